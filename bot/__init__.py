@@ -1,0 +1,1 @@
+"""Runtime: command line, app wiring, channel adapters and the Bot API emulator."""

@@ -1,0 +1,7 @@
+"""Build and run: ``python -m bot <command>``."""
+
+import sys
+
+from bot.cli import main
+
+sys.exit(main())

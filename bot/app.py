@@ -1,0 +1,135 @@
+"""App wiring: services, the routers in the order they are tried, channels and jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from typing import Final
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from telegram import BotCommand
+from telegram.ext import Application, ApplicationBuilder
+
+from bot.channels import telegram as telegram_channel
+from bot.config import Settings
+from handlers import cards, group, lookup, menu, tips
+from handlers.context import Clock, Services, utc_now
+from handlers.dispatch import Dispatcher
+from handlers.i18n import LANGUAGES, Catalogue
+from handlers.router import Router
+from storage import repositories as repo
+from storage.crypto import Keyring
+from storage.db import create_engine, session_factory, unit_of_work
+
+log = logging.getLogger(__name__)
+
+# Tried in this order: a draft in progress claims input before the lookup, the menu last.
+ROUTERS: Final[tuple[Router, ...]] = (tips.router, lookup.router, menu.router, group.router)
+COMMANDS: Final = ("start", "gui", "tracuu", "huy", "riengtu")
+REPOST_SECONDS: Final = 30
+PURGE_MINUTES: Final = 30
+
+
+def build_services(settings: Settings, *, secret: bytes, clock: Clock = utc_now) -> Services:
+    """Create the services every handler receives."""
+    engine = create_engine(settings.database.url)
+    return Services(
+        settings=settings,
+        keyring=Keyring(secret),
+        sessions=session_factory(engine),
+        catalogue=Catalogue.load(),
+        clock=clock,
+    )
+
+
+async def purge_stale_drafts(services: Services) -> int:
+    """Delete unfinished tips nobody touched for ``draft_ttl_hours``: they hold tip text."""
+    ttl = timedelta(hours=services.settings.limits.draft_ttl_hours)
+    async with unit_of_work(services.sessions) as session:
+        purged = await repo.purge_drafts(session=session, untouched_since=services.clock() - ttl)
+    if purged:
+        log.info("Purged %d abandoned draft(s)", purged)
+    return purged
+
+
+class Runtime:
+    """The running bot: Telegram polling, the dispatcher and the scheduled jobs."""
+
+    def __init__(self, settings: Settings, services: Services, *, token: str) -> None:
+        self.settings = settings
+        self.services = services
+        self.application: Application = (  # type: ignore[type-arg]
+            ApplicationBuilder()
+            .token(token)
+            .base_url(settings.telegram.base_url)
+            .base_file_url(settings.telegram.base_file_url)
+            # Many residents at once; the dispatcher keeps each chat's events in order.
+            .concurrent_updates(64)
+            .build()
+        )
+        services.channels[telegram_channel.NAME] = telegram_channel.TelegramChannel(
+            self.application.bot
+        )
+        self.dispatcher = Dispatcher(services, ROUTERS)
+        telegram_channel.register(self.application, self.dispatcher)
+        self.scheduler = AsyncIOScheduler(timezone=settings.bot.tz)
+        self._tasks: set[asyncio.Task[int]] = set()
+
+    async def _set_commands(self) -> None:
+        catalogue = self.services.catalogue
+        for language in LANGUAGES:
+            commands = [BotCommand(c, catalogue.text(language, f"commands.{c}")) for c in COMMANDS]
+            code = None if language == self.settings.bot.language else language
+            await self.application.bot.set_my_commands(commands, language_code=code)
+
+    async def start(self) -> None:
+        """Connect to Telegram, start polling and the jobs, and post what is pending."""
+        await self.application.initialize()
+        await self._set_commands()
+        await self.application.start()
+        assert self.application.updater is not None
+        await self.application.updater.start_polling(
+            poll_interval=0.0,
+            timeout=timedelta(seconds=self.settings.telegram.poll_timeout),
+            allowed_updates=["message", "callback_query"],
+        )
+        self.scheduler.add_job(
+            cards.post_pending,
+            "interval",
+            seconds=REPOST_SECONDS,
+            args=[self.services],
+            id="repost-cards",
+            max_instances=1,
+        )
+        self.scheduler.add_job(
+            purge_stale_drafts,
+            "interval",
+            minutes=PURGE_MINUTES,
+            args=[self.services],
+            id="purge-drafts",
+            max_instances=1,
+        )
+        self.scheduler.start()
+        task = asyncio.create_task(cards.post_pending(self.services))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        log.info(
+            "Bot @%s is running for %d ward(s)",
+            self.application.bot.username,
+            len(self.settings.wards),
+        )
+
+    async def stop(self) -> None:
+        """Stop polling and jobs, finish what is in flight, and close connections."""
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        updater = self.application.updater
+        if updater is not None and updater.running:
+            await updater.stop()
+        if self.application.running:
+            await self.application.stop()
+        await self.application.shutdown()
+        await self.services.sessions.kw["bind"].dispose()

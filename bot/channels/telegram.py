@@ -1,0 +1,294 @@
+"""Telegram adapter: python-telegram-bot Updates in, chat-neutral events out, and back."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dtm
+import logging
+import warnings
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Final, TypeVar
+
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    ReplyParameters,
+    Update,
+)
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.ext import Application, ContextTypes, TypeHandler
+
+from handlers.dispatch import Dispatcher
+from handlers.events import (
+    DeliveryError,
+    EventKind,
+    Inbound,
+    Location,
+    Media,
+    Outbound,
+    Sent,
+)
+from handlers.text import split_text
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+NAME: Final = "telegram"
+TEXT_LIMIT: Final = 4096
+CAPTION_LIMIT: Final = 1024
+ATTEMPTS: Final = 4
+# A flood wait longer than this is not slept through inside one reply; the caller's retry
+# (the card re-poster, or the resident tapping again) picks it up later.
+MAX_FLOOD_WAIT: Final = 30.0
+BACKOFF: Final = (0.5, 1.0, 2.0)
+
+
+def _retry_after(error: RetryAfter) -> float:
+    with warnings.catch_warnings():
+        # PTB 22 warns while it migrates this attribute from int to timedelta.
+        warnings.simplefilter("ignore")
+        value = error.retry_after
+    return value.total_seconds() if isinstance(value, dtm.timedelta) else float(value)
+
+
+def _keyboard(message: Outbound) -> InlineKeyboardMarkup | None:
+    if not message.choices:
+        return None
+    return InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(c.label, callback_data=c.data) for c in row]
+            for row in message.choices
+        ]
+    )
+
+
+def _media(message: Message) -> Media | None:
+    album = message.media_group_id
+    if message.photo:
+        largest = message.photo[-1]
+        return Media(EventKind.PHOTO, largest.file_id, size=largest.file_size, album=album)
+    for kind, item in (
+        (EventKind.VIDEO, message.video),
+        (EventKind.VIDEO, message.video_note),
+        (EventKind.VIDEO, message.animation),
+        (EventKind.VOICE, message.voice),
+        (EventKind.AUDIO, message.audio),
+        (EventKind.DOCUMENT, message.document),
+    ):
+        if item is not None:
+            return Media(
+                kind,
+                item.file_id,
+                file_name=getattr(item, "file_name", None),
+                mime_type=getattr(item, "mime_type", None),
+                size=item.file_size,
+                album=album,
+            )
+    return None
+
+
+def to_inbound(update: Update, bot_username: str | None = None) -> Inbound | None:
+    """Translate an Update into a neutral event; None for updates the core does not handle.
+
+    Only what the core needs crosses over: never the sender's name, username or phone.
+    """
+    query = update.callback_query
+    if query is not None:
+        message = query.message
+        if message is None:
+            return None
+        return Inbound(
+            channel=NAME,
+            chat=str(message.chat.id),
+            kind=EventKind.CHOICE,
+            user=str(query.from_user.id),
+            private=message.chat.type == "private",
+            message_id=str(message.message_id),
+            choice=query.data or "",
+            language=query.from_user.language_code,
+            callback_id=query.id,
+        )
+    message = update.message
+    if message is None or message.from_user is None:
+        return None
+    # Stickers, contacts, polls, dice...: the core answers them without seeing their content.
+    base = Inbound(
+        channel=NAME,
+        chat=str(message.chat.id),
+        kind=EventKind.UNSUPPORTED,
+        user=str(message.from_user.id),
+        private=message.chat.type == "private",
+        message_id=str(message.message_id),
+        language=message.from_user.language_code,
+    )
+    text = message.text
+    if text is not None:
+        if text.startswith("/"):
+            head, _, args = text.partition(" ")
+            command, _, target = head[1:].partition("@")
+            if target and bot_username and target.lower() != bot_username.lower():
+                return None
+            return replace(
+                base, kind=EventKind.COMMAND, command=command.lower(), args=args.strip(), text=text
+            )
+        return replace(base, kind=EventKind.TEXT, text=text)
+    if message.location is not None:
+        point = Location(message.location.latitude, message.location.longitude)
+        return replace(base, kind=EventKind.LOCATION, location=point)
+    media = _media(message)
+    if media is not None:
+        return replace(base, kind=media.kind, media=media, text=message.caption)
+    return base
+
+
+class TelegramChannel:
+    """Sends neutral replies through a telegram.Bot; holds it, never extends it."""
+
+    name = NAME
+    supports_buttons = True
+
+    def __init__(self, bot: Bot) -> None:
+        self._bot = bot
+
+    async def _call(self, action: Callable[[], Awaitable[T]]) -> T:
+        """Run one Bot API call, waiting out flood control and retrying network errors."""
+        for attempt in range(ATTEMPTS):
+            last = attempt == ATTEMPTS - 1
+            try:
+                return await action()
+            except RetryAfter as error:
+                wait = _retry_after(error)
+                if last or wait > MAX_FLOOD_WAIT:
+                    raise DeliveryError(
+                        f"flood control, retry after {wait:g}s", permanent=False
+                    ) from error
+                log.warning("Telegram flood control: waiting %.1f s", wait)
+                await asyncio.sleep(wait)
+            except Forbidden as error:
+                raise DeliveryError(f"forbidden: {error.message}", permanent=True) from error
+            except BadRequest as error:
+                raise DeliveryError(f"bad request: {error.message}", permanent=True) from error
+            except (NetworkError, TelegramError) as error:
+                if last:
+                    raise DeliveryError(f"network: {error.message}", permanent=False) from error
+                await asyncio.sleep(BACKOFF[attempt])
+        raise AssertionError("unreachable")
+
+    async def send(self, chat: str, message: Outbound) -> Sent:
+        """Send text, or media with a caption, splitting what is over Telegram's limits."""
+        reply = (
+            ReplyParameters(message_id=int(message.reply_to), allow_sending_without_reply=True)
+            if message.reply_to
+            else None
+        )
+        markup = _keyboard(message)
+        if message.media is not None:
+            caption = message.text if len(message.text) <= CAPTION_LIMIT else None
+            sent = await self._call(
+                lambda: self._send_media(
+                    chat, message, caption, reply, markup if caption is not None else None
+                )
+            )
+            if caption is None:
+                await self._send_text(chat, message.text, markup, None, message.silent)
+            return Sent(chat, str(sent.message_id))
+        return await self._send_text(chat, message.text, markup, reply, message.silent)
+
+    async def _send_text(
+        self,
+        chat: str,
+        text: str,
+        markup: InlineKeyboardMarkup | None,
+        reply: ReplyParameters | None,
+        silent: bool,
+    ) -> Sent:
+        pieces = split_text(text, TEXT_LIMIT)
+        first: Message | None = None
+        for index, piece in enumerate(pieces):
+            last = index == len(pieces) - 1
+
+            def send(
+                piece: str = piece,
+                keyboard: InlineKeyboardMarkup | None = markup if last else None,
+                reply_to: ReplyParameters | None = reply if index == 0 else None,
+            ) -> Awaitable[Message]:
+                return self._bot.send_message(
+                    chat_id=int(chat),
+                    text=piece,
+                    reply_markup=keyboard,
+                    reply_parameters=reply_to,
+                    disable_notification=silent,
+                )
+
+            sent = await self._call(send)
+            first = first or sent
+        assert first is not None
+        return Sent(chat, str(first.message_id))
+
+    async def _send_media(
+        self,
+        chat: str,
+        message: Outbound,
+        caption: str | None,
+        reply: ReplyParameters | None,
+        markup: InlineKeyboardMarkup | None,
+    ) -> Message:
+        assert message.media is not None
+        media = message.media
+        common = {
+            "chat_id": int(chat),
+            "caption": caption,
+            "reply_parameters": reply,
+            "reply_markup": markup,
+            "disable_notification": message.silent,
+        }
+        if media.kind is EventKind.PHOTO:
+            return await self._bot.send_photo(photo=media.file_id, **common)  # type: ignore[arg-type]
+        if media.kind is EventKind.VIDEO:
+            return await self._bot.send_video(video=media.file_id, **common)  # type: ignore[arg-type]
+        if media.kind is EventKind.VOICE:
+            return await self._bot.send_voice(voice=media.file_id, **common)  # type: ignore[arg-type]
+        if media.kind is EventKind.AUDIO:
+            return await self._bot.send_audio(audio=media.file_id, **common)  # type: ignore[arg-type]
+        return await self._bot.send_document(document=media.file_id, **common)  # type: ignore[arg-type]
+
+    async def acknowledge(self, event: Inbound, notice: str | None = None) -> None:
+        """Answer the button press so the resident's spinner stops."""
+        if event.callback_id is None:
+            return
+        try:
+            await self._bot.answer_callback_query(event.callback_id, text=notice)
+        except TelegramError as error:
+            # An old query cannot be answered any more; the reply that follows still goes.
+            log.info("Callback answer failed: %s", error.message)
+
+    async def remove_choices(self, chat: str, message_id: str) -> None:
+        """Take the buttons off a message whose choice has been made."""
+        try:
+            await self._bot.edit_message_reply_markup(
+                chat_id=int(chat), message_id=int(message_id), reply_markup=None
+            )
+        except TelegramError as error:
+            log.info("Could not remove buttons: %s", error.message)
+
+
+def register(application: Application, dispatcher: Dispatcher) -> None:  # type: ignore[type-arg]
+    """Route every Update through the dispatcher, and log failures by pseudonym only."""
+
+    async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Hand the update to the core as a neutral event."""
+        event = to_inbound(update, context.bot.username)
+        if event is not None:
+            await dispatcher.handle(event)
+
+    async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Log an error without the update, which carries the sender's identity."""
+        error = context.error
+        log.error("Telegram update failed: %s", type(error).__name__ if error else "unknown")
+
+    application.add_handler(TypeHandler(Update, on_update))
+    application.add_error_handler(on_error)

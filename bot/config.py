@@ -1,0 +1,478 @@
+"""One typed settings object: config.toml, overridden by HOMTHU_* environment variables."""
+
+import difflib
+import json
+import os
+import re
+import tomllib
+import unicodedata
+from pathlib import Path
+from typing import Any, Final, Literal, get_args
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_core import ErrorDetails
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
+
+CONFIG_ENV: Final = "HOMTHU_CONFIG"
+DEFAULT_CONFIG_PATH: Final = Path("config.toml")
+ENV_PREFIX: Final = "HOMTHU_"
+TOKEN_ENV: Final = "TELEGRAM_BOT_TOKEN"
+SECRET_KEY_ENV: Final = "HOMTHU_SECRET_KEY"
+MIN_SECRET_KEY_CHARS: Final = 32
+DATABASE_SCHEMES: Final = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
+LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+_WARD_CODE: Final = re.compile(r"[a-z0-9][a-z0-9-]{0,23}")
+_PHONE: Final = re.compile(r"[0-9 +.-]*[0-9][0-9 +.-]*")
+
+# Keys someone might paste a secret under; each maps to the variable it belongs in.
+_SECRET_KEYS: Final = {
+    "telegram_bot_token": TOKEN_ENV,
+    "bot_token": TOKEN_ENV,
+    "token": TOKEN_ENV,
+    "secret_key": SECRET_KEY_ENV,
+    "homthu_secret_key": SECRET_KEY_ENV,
+}
+# Error locations whose input must never be echoed: secrets, and URLs that carry passwords.
+_HIDDEN_INPUTS: Final = frozenset(
+    {"telegram_bot_token", TOKEN_ENV, "secret_key", SECRET_KEY_ENV, "database.url"}
+)
+_ENV_ONLY: Final = {
+    "telegram_bot_token": TOKEN_ENV,
+    TOKEN_ENV: TOKEN_ENV,
+    "secret_key": SECRET_KEY_ENV,
+    SECRET_KEY_ENV: SECRET_KEY_ENV,
+}
+
+_NEW_WARD_HINT: Final = "add a [[wards]] table for your ward, as in the example config.toml"
+# Fixes by key path (list indices dropped); "path/error_type" wins over "path".
+_HINTS: Final = {
+    "bot.language": 'use "vi" for Vietnamese or "en" for English',
+    "bot.timezone": 'use an IANA time zone name such as "Asia/Ho_Chi_Minh"',
+    "bot.log_level": "use one of " + ", ".join(LOG_LEVELS),
+    "telegram.poll_timeout": "use a number of seconds from 1 to 60",
+    "database.url": (
+        'use "sqlite+aiosqlite:///data/homthu.db" '
+        'or "postgresql+asyncpg://user:password@host/dbname"'
+    ),
+    "limits.max_attachments": (
+        "use a number from 1 to 10 (Telegram sends at most 10 files in one album)"
+    ),
+    "wards/missing": _NEW_WARD_HINT,
+    "wards/too_short": _NEW_WARD_HINT,
+    "wards/value_error": "give each [[wards]] table its own code",
+    "wards.code": (
+        "use 1 to 24 lowercase letters, digits or dashes, "
+        'starting with a letter or digit, e.g. "dong-cuong"'
+    ),
+    "wards.name": 'write the ward\'s name, e.g. "Phường Đông Cương"',
+    "wards.officer_chat_id": (
+        "set it to the id of the officers' Telegram group (a negative number)"
+    ),
+    "wards.officers": "list the officers' Telegram user ids as whole numbers, e.g. [123456789]",
+    "wards.supervisors": (
+        "list the unit leaders' Telegram user ids as whole numbers, e.g. [123456789]"
+    ),
+    "wards.areas": (
+        'list each khu phố, thôn or tổ dân phố exactly once, e.g. ["Khu phố 1", "Khu phố 2"]'
+    ),
+    "wards.hotlines.name": 'name the line, e.g. "Cảnh sát 113"',
+    "wards.hotlines.phone": 'use digits, spaces, "+", dots and dashes only, e.g. "113"',
+    TOKEN_ENV: "set it to the token @BotFather gave you",
+    SECRET_KEY_ENV: (
+        f"set it to at least {MIN_SECRET_KEY_CHARS} random characters, e.g. the output of "
+        "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`, "
+        "or unset it to use the key file in data_dir"
+    ),
+}
+_WHAT: Final = {
+    "missing": "is missing",
+    "extra_forbidden": "is not a known key",
+    "int_parsing": "is not a whole number",
+    "int_from_float": "is not a whole number",
+    "int_type": "is not a whole number",
+    "string_type": "is not text",
+    "list_type": "is not a list",
+    "dict_type": "is not a table",
+    "model_type": "is not a table",
+    "literal_error": "is not one of the allowed values",
+}
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; each line names one problem and its fix."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__(lines)
+        self.lines = lines
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines)
+
+
+class BotSection(BaseModel):
+    """How the bot speaks, which clock it reads and where it keeps its files."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    language: Literal["vi", "en"] = "vi"
+    timezone: str = "Asia/Ho_Chi_Minh"
+    data_dir: Path = Path("data")
+    log_level: str = "INFO"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("is not a known time zone") from None
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if value.upper() not in LOG_LEVELS:
+            raise ValueError("is not a log level")
+        return value.upper()
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The ward's local time zone."""
+        return ZoneInfo(self.timezone)
+
+
+class TelegramSection(BaseModel):
+    """Where the Bot API lives; a local Bot API server or the emulator can replace it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str = "https://api.telegram.org/bot"
+    base_file_url: str = "https://api.telegram.org/file/bot"
+    poll_timeout: int = Field(default=30, ge=1, le=60)
+
+
+class DatabaseSection(BaseModel):
+    """Which database stores tips."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = "sqlite+aiosqlite:///data/homthu.db"
+
+    @field_validator("url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        if value.startswith(DATABASE_SCHEMES):
+            return value
+        scheme, separator, _ = value.partition("://")
+        if not separator:
+            raise ValueError("is not a database URL")
+        raise ValueError(f'starts with "{scheme}://", which is not supported')
+
+
+class LimitsSection(BaseModel):
+    """Bounds that keep one resident from flooding the officers or the database."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_attachments: int = Field(default=10, ge=1, le=10)
+    max_text_chars: int = Field(default=8000, ge=1)
+    max_place_chars: int = Field(default=300, ge=1)
+    lookups_per_hour: int = Field(default=5, ge=1)
+    draft_ttl_hours: int = Field(default=72, ge=1)
+
+
+class Hotline(BaseModel):
+    """A phone line residents can call instead of writing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    phone: str
+
+    @field_validator("phone")
+    @classmethod
+    def _dialable(cls, value: str) -> str:
+        if not _PHONE.fullmatch(value):
+            raise ValueError("is not a phone number")
+        return value
+
+
+class Ward(BaseModel):
+    """One ward or commune: one police unit, one officers' group, its residential areas."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str
+    name: str = Field(min_length=1)
+    officer_chat_id: int
+    officers: list[int] = []
+    supervisors: list[int] = []
+    areas: list[str] = Field(min_length=1)
+    hotlines: list[Hotline] = []
+
+    @field_validator("code")
+    @classmethod
+    def _code_shape(cls, value: str) -> str:
+        if not _WARD_CODE.fullmatch(value):
+            raise ValueError("is not a valid ward code")
+        return value
+
+    @field_validator("officer_chat_id")
+    @classmethod
+    def _nonzero(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("is not a chat id")
+        return value
+
+    @field_validator("areas")
+    @classmethod
+    def _distinct_areas(cls, value: list[str]) -> list[str]:
+        seen: set[str] = set()
+        for area in value:
+            # Residents pick from these names, so two spellings of one area would split its tips.
+            key = unicodedata.normalize("NFC", area).strip().casefold()
+            if not key:
+                raise ValueError("contains an empty name")
+            if key in seen:
+                raise ValueError(f'lists "{area}" more than once')
+            seen.add(key)
+        return value
+
+
+class Settings(BaseSettings):
+    """Everything the bot needs to start, validated before it touches the network."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        env_ignore_empty=True,
+        extra="forbid",
+        validate_by_name=True,
+        validate_by_alias=True,
+    )
+
+    bot: BotSection = BotSection()
+    telegram: TelegramSection = TelegramSection()
+    database: DatabaseSection = DatabaseSection()
+    limits: LimitsSection = LimitsSection()
+    wards: list[Ward] = Field(min_length=1)
+    telegram_bot_token: SecretStr | None = Field(default=None, validation_alias=TOKEN_ENV)
+    secret_key: SecretStr | None = Field(default=None, validation_alias=SECRET_KEY_ENV)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file's contents arrive as init arguments; the environment must win over them.
+        return (env_settings, init_settings)
+
+    @field_validator("wards")
+    @classmethod
+    def _distinct_codes(cls, value: list[Ward]) -> list[Ward]:
+        seen: set[str] = set()
+        for ward in value:
+            if ward.code in seen:
+                raise ValueError(f'uses the code "{ward.code}" for more than one ward')
+            seen.add(ward.code)
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_SECRET_KEY_CHARS:
+            raise ValueError(
+                f"has {len(value.get_secret_value())} characters, "
+                f"fewer than {MIN_SECRET_KEY_CHARS}"
+            )
+        return value
+
+    def ward(self, code: str) -> Ward:
+        """Return the ward with this code; KeyError if there is none."""
+        for ward in self.wards:
+            if ward.code == code:
+                return ward
+        raise KeyError(code)
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Read the TOML file, apply environment overrides and validate everything at once."""
+    if path is None:
+        path = Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_PATH)
+    try:
+        with path.open("rb") as file:
+            data = tomllib.load(file)
+    except FileNotFoundError:
+        raise ConfigError(
+            [
+                f"{path}: file not found; copy the example config.toml from the repository "
+                f"there, or set {CONFIG_ENV} to the path of your configuration file."
+            ]
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            [
+                f"{path}: TOML syntax error: {exc}; fix that line "
+                '(text goes in double quotes, e.g. name = "Phường Đông Cương").'
+            ]
+        ) from None
+    except UnicodeDecodeError:
+        raise ConfigError([f"{path}: is not valid UTF-8; save the file as UTF-8."]) from None
+    except OSError as exc:
+        raise ConfigError(
+            [f"{path}: cannot be read ({exc.strerror}); check the path and its permissions."]
+        ) from None
+
+    lines = _pop_secrets(data, path)
+    try:
+        settings = Settings(**data)
+    except ValidationError as exc:
+        lines += [_error_line(error, path) for error in exc.errors()]
+    except SettingsError as exc:
+        lines.append(f"environment: {exc}; fix or unset that variable.")
+    if lines:
+        raise ConfigError(lines)
+    return settings
+
+
+def token_missing_message() -> str:
+    """Explain, step by step, how to get a bot token and the officers' group id."""
+    return f"""\
+{TOKEN_ENV} is not set, so the bot cannot connect to Telegram.
+1. In Telegram, open a chat with @BotFather and send /newbot; pick a name and a
+   username ending in "bot". BotFather replies with a token like 123456789:AAE...
+2. Still in @BotFather, send /setprivacy, choose your bot and then Disable, so the
+   bot sees the officers' replies in their group.
+3. Add the bot to the officers' Telegram group (remove and re-add it if it was
+   already there) and send any message in the group.
+4. Open https://api.telegram.org/bot<token>/getUpdates in a browser: the group's id
+   is the negative number after "chat":{{"id":. Put it in config.toml as the ward's
+   officer_chat_id.
+5. Give the token to the bot and start it:
+     export {TOKEN_ENV}='<token>'
+     make run
+Keep the token secret: whoever has it controls the bot."""
+
+
+def _pop_secrets(data: dict[str, Any], path: Path) -> list[str]:
+    """Remove secrets written in the file, returning one error line for each."""
+    lines = []
+    tables: list[tuple[str, dict[str, Any]]] = [("", data)]
+    tables += [(f"{name}.", table) for name, table in data.items() if isinstance(table, dict)]
+    for prefix, table in tables:
+        for key in [key for key in table if key.lower() in _SECRET_KEYS]:
+            del table[key]
+            lines.append(
+                f"{path}: {prefix}{key}: is a secret and must not be written in the file; "
+                f"delete it and set the environment variable {_SECRET_KEYS[key.lower()]} instead."
+            )
+    return lines
+
+
+def _error_line(error: ErrorDetails, path: Path) -> str:
+    """Turn one pydantic error into one line: where, which key, what is wrong, the fix."""
+    loc = error["loc"]
+    key = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)[1:]
+    generic = ".".join(str(part) for part in loc if isinstance(part, str))
+    secret_env = _ENV_ONLY.get(generic)
+    env_name = secret_env or _env_override(loc)
+    what = _describe(error, show_input=generic not in _HIDDEN_INPUTS)
+    kind = error["type"]
+    hint = (
+        _HINTS.get(f"{generic}/{kind}")
+        or _HINTS.get(secret_env or generic)
+        or _fallback_hint(loc, kind)
+    )
+    where = f"environment variable {env_name}" if env_name else f"{path}: {key}"
+    return f"{where}: {what}; {hint}."
+
+
+def _describe(error: ErrorDetails, *, show_input: bool) -> str:
+    """Say what is wrong with the value, quoting it when that is safe and short."""
+    kind = error["type"]
+    ctx = error.get("ctx", {})
+    value = error["input"]
+    if kind in ("missing", "extra_forbidden"):
+        return _WHAT[kind]
+    if kind == "value_error":
+        what = str(ctx["error"])
+    elif kind == "too_short" and value == []:
+        what = "is empty"
+    elif kind == "greater_than_equal":
+        what = f"is below the minimum of {ctx['ge']}"
+    elif kind == "less_than_equal":
+        what = f"is above the maximum of {ctx['le']}"
+    elif kind in _WHAT:
+        what = _WHAT[kind]
+    else:
+        what = f"is not accepted ({error['msg'][:1].lower()}{error['msg'][1:]})"
+    if show_input and isinstance(value, str | int | float):
+        return f"{json.dumps(value, ensure_ascii=False)} {what}"
+    return what
+
+
+def _env_override(loc: tuple[int | str, ...]) -> str | None:
+    """Name the HOMTHU_* variable that supplied the value at loc, if one did."""
+    names: list[str] = []
+    for part in loc:
+        if isinstance(part, int):
+            break
+        names.append(part)
+    by_upper = {name.upper(): name for name in os.environ}
+    for end in range(len(names), 0, -1):
+        found = by_upper.get(ENV_PREFIX + "__".join(names[:end]).upper())
+        if found:
+            return found
+    return None
+
+
+def _fallback_hint(loc: tuple[int | str, ...], kind: str) -> str:
+    """Give a fix for keys without a written hint, from the schema itself."""
+    parent = _model_at(loc[:-1])
+    name = loc[-1]
+    if parent is None or not isinstance(name, str):
+        return "fix the value as in the example config.toml"
+    if kind == "extra_forbidden":
+        known = [field for field in parent.model_fields if field not in _ENV_ONLY]
+        close = difflib.get_close_matches(name, known, n=1)
+        guess = f' (did you mean "{close[0]}"?)' if close else ""
+        return f"check the spelling{guess} or remove it"
+    field = parent.model_fields.get(name)
+    if field is None or field.is_required():
+        return "fix the value as in the example config.toml"
+    if isinstance(field.default, str | int | Path):
+        default = field.default if isinstance(field.default, int) else str(field.default)
+        shown = json.dumps(default, ensure_ascii=False)
+        return f"fix the value, or delete the line to use the default {shown}"
+    return "fix the value, or delete it to use the default"
+
+
+def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """Find the model class that validates the value at loc."""
+    model: type[BaseModel] | None = Settings
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if model is None or part not in model.model_fields:
+            return None
+        annotation = model.model_fields[part].annotation
+        model = next(
+            (
+                candidate
+                for candidate in (annotation, *get_args(annotation))
+                if isinstance(candidate, type) and issubclass(candidate, BaseModel)
+            ),
+            None,
+        )
+    return model

@@ -1,0 +1,1 @@
+"""Chat-neutral conversation logic: what residents and officers are told, and why."""

@@ -1,0 +1,114 @@
+"""What every handler receives: the shared services and the turn being handled."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.config import Settings, Ward
+from handlers.events import Channel, Choice, Inbound, Outbound
+from handlers.i18n import Catalogue
+from storage.crypto import Keyring
+from storage.db import SessionFactory
+
+Clock = Callable[[], datetime]
+
+
+class KeyedLocks:
+    """One asyncio lock per key, forgotten when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        """Hold the lock for ``key`` for the duration of the block."""
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+
+def utc_now() -> datetime:
+    """Return the current time, timezone-aware, in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass
+class Services:
+    """The dependencies handlers use, passed in rather than fetched from globals."""
+
+    settings: Settings
+    keyring: Keyring
+    sessions: SessionFactory
+    catalogue: Catalogue
+    clock: Clock = utc_now
+    channels: dict[str, Channel] = field(default_factory=dict)
+    locks: KeyedLocks = field(default_factory=KeyedLocks)
+
+    def channel(self, name: str) -> Channel:
+        """Return the adapter for a channel name."""
+        return self.channels[name]
+
+    def ward(self, code: str) -> Ward:
+        """Return a configured ward by code."""
+        return self.settings.ward(code)
+
+    @property
+    def officer_channel(self) -> str:
+        """Return the channel the officers' groups live on."""
+        return "telegram"
+
+
+AfterCommit = Callable[[], Awaitable[object]]
+
+
+@dataclass
+class Turn:
+    """One inbound event being handled, with its session and the replies it collects.
+
+    Replies and follow-up work run only after the session commits, so a resident is never
+    told that something happened which was then rolled back.
+    """
+
+    event: Inbound
+    services: Services
+    session: AsyncSession
+    chat_key: str
+    language: str
+    now: datetime
+    awaiting: str | None = None
+    replies: list[Outbound] = field(default_factory=list)
+    after_commit: list[AfterCommit] = field(default_factory=list)
+
+    def t(self, key: str, **values: object) -> str:
+        """Return a catalogue text in this chat's language."""
+        return self.services.catalogue.text(self.language, key, **values)
+
+    def say(self, text: str, choices: tuple[tuple[Choice, ...], ...] = ()) -> None:
+        """Queue a text reply, with optional rows of choices, to the person who wrote."""
+        self.replies.append(Outbound(text=text, choices=choices))
+
+    def then(self, work: AfterCommit) -> None:
+        """Run ``work`` once this turn's writes are committed and its replies sent."""
+        self.after_commit.append(work)
+
+    @property
+    def pseudonym(self) -> str:
+        """Return the log name of this chat."""
+        return self.services.keyring.pseudonym(self.event.channel, self.event.chat)

@@ -1,0 +1,131 @@
+"""The dispatcher: one turn per inbound event, serialised per chat, committed once."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Sequence
+from typing import Final
+
+from handlers import menu
+from handlers.context import Services, Turn
+from handlers.events import DeliveryError, EventKind, Inbound
+from handlers.i18n import normalise_language
+from handlers.router import Handler, Router, Scope, parse_callback
+from storage import repositories as repo
+from storage.db import unit_of_work
+
+log = logging.getLogger(__name__)
+
+CONFLICT_RETRIES: Final = 3
+
+
+def _safe_traceback(error: BaseException) -> str:
+    # Frames only: an exception's message can quote what the resident typed.
+    frames = "".join(traceback.format_tb(error.__traceback__))
+    return f"{type(error).__name__}\n{frames}"
+
+
+class Dispatcher:
+    """Routes events to the registered routers, in the order they were given."""
+
+    def __init__(self, services: Services, routers: Sequence[Router]) -> None:
+        self.services = services
+        self._commands: dict[tuple[Scope, str], list[Handler]] = {}
+        self._choices: dict[tuple[Scope, str], list[object]] = {}
+        self._fallbacks: dict[Scope, list[Handler]] = {scope: [] for scope in Scope}
+        for router in routers:
+            for name, handler in router.commands.items():
+                self._commands.setdefault((router.scope, name), []).append(handler)
+            for namespace, choice in router.choices.items():
+                self._choices.setdefault((router.scope, namespace), []).append(choice)
+            self._fallbacks[router.scope].extend(router.fallbacks)
+
+    async def handle(self, event: Inbound) -> None:
+        """Handle one event: answer it, keep the chat's draft consistent, never raise."""
+        keyring = self.services.keyring
+        chat_key = keyring.chat_key(event.channel, event.chat)
+        async with self.services.locks.hold(chat_key):
+            turn = await self._run(event, chat_key)
+        await self._deliver(turn)
+        for work in turn.after_commit:
+            try:
+                await work()
+            except Exception as error:
+                log.error("Follow-up work failed: %s", _safe_traceback(error))
+
+    async def _run(self, event: Inbound, chat_key: str) -> Turn:
+        for attempt in range(1, CONFLICT_RETRIES + 1):
+            try:
+                async with unit_of_work(self.services.sessions) as session:
+                    turn = await self._turn(event, chat_key, session)
+                    await self._route(turn)
+                return turn
+            except repo.DraftConflict:
+                log.info("Draft changed concurrently; retry %d", attempt)
+            except Exception as error:
+                log.error(
+                    "Handling %s from %s failed: %s",
+                    event.kind.value,
+                    self.services.keyring.pseudonym(event.channel, event.chat),
+                    _safe_traceback(error),
+                )
+                break
+        return await self._apologise(event, chat_key)
+
+    async def _turn(self, event: Inbound, chat_key: str, session: object) -> Turn:
+        settings = self.services.settings
+        state = await repo.get_chat_state(session=session, chat_key=chat_key)  # type: ignore[arg-type]
+        language = (state.language if state else None) or normalise_language(
+            event.language, settings.bot.language
+        )
+        return Turn(
+            event=event,
+            services=self.services,
+            session=session,  # type: ignore[arg-type]
+            chat_key=chat_key,
+            language=language,
+            now=self.services.clock(),
+            awaiting=state.awaiting if state else None,
+        )
+
+    async def _apologise(self, event: Inbound, chat_key: str) -> Turn:
+        # The failed transaction rolled back, so the draft is as it was before this event.
+        async with unit_of_work(self.services.sessions) as session:
+            turn = await self._turn(event, chat_key, session)
+            menu.show_menu(turn, prefix=turn.t("common.error"))
+        return turn
+
+    async def _route(self, turn: Turn) -> None:
+        event = turn.event
+        scope = Scope.PRIVATE if event.private else Scope.GROUP
+        if event.kind is EventKind.CHOICE:
+            parsed = parse_callback(event.choice or "")
+            handlers = self._choices.get((scope, parsed[0]), []) if parsed else []
+            for handler in handlers:
+                if await handler(turn, parsed[1]):  # type: ignore[operator,index]
+                    return
+            if scope is Scope.PRIVATE:
+                menu.show_menu(turn, prefix=turn.t("common.stale_button"))
+            return
+        if event.kind is EventKind.COMMAND:
+            for handler in self._commands.get((scope, event.command or ""), []):
+                if await handler(turn):
+                    return
+        for handler in self._fallbacks[scope]:
+            if await handler(turn):
+                return
+
+    async def _deliver(self, turn: Turn) -> None:
+        event = turn.event
+        channel = self.services.channel(event.channel)
+        if event.kind is EventKind.CHOICE:
+            await channel.acknowledge(event)
+        try:
+            for reply in turn.replies:
+                await channel.send(event.chat, reply)
+            if event.kind is EventKind.CHOICE and event.message_id and turn.replies:
+                # The tapped message's buttons are spent; removing them prevents stale taps.
+                await channel.remove_choices(event.chat, event.message_id)
+        except DeliveryError as error:
+            log.warning("Reply to %s not delivered: %s", turn.pseudonym, error)

@@ -1,0 +1,125 @@
+"""Chat-neutral events and replies: what every channel adapter translates to and from."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class EventKind(enum.StrEnum):
+    """What a person did in the chat."""
+
+    COMMAND = "command"
+    TEXT = "text"
+    CHOICE = "choice"
+    LOCATION = "location"
+    PHOTO = "photo"
+    DOCUMENT = "document"
+    VIDEO = "video"
+    VOICE = "voice"
+    AUDIO = "audio"
+    UNSUPPORTED = "unsupported"
+
+
+MEDIA_KINDS: frozenset[EventKind] = frozenset(
+    {EventKind.PHOTO, EventKind.DOCUMENT, EventKind.VIDEO, EventKind.VOICE, EventKind.AUDIO}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Media:
+    """A file the person sent, referenced by the channel's own file handle."""
+
+    kind: EventKind
+    file_id: str
+    file_name: str | None = None
+    mime_type: str | None = None
+    size: int | None = None
+    album: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """A point the person shared from their phone."""
+
+    latitude: float
+    longitude: float
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """One thing a person did, in a chat, on a channel.
+
+    ``chat`` and ``user`` are the channel's own addresses. Handlers use ``chat`` only to
+    answer and to derive keyed-hash pseudonyms; it is never stored in clear.
+    """
+
+    channel: str
+    chat: str
+    kind: EventKind
+    user: str | None = None
+    private: bool = True
+    message_id: str | None = None
+    text: str | None = None
+    command: str | None = None
+    args: str = ""
+    choice: str | None = None
+    location: Location | None = None
+    media: Media | None = None
+    language: str | None = None
+    callback_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """A button: the label a person reads and the short data it sends back."""
+
+    label: str
+    data: str
+
+
+@dataclass(frozen=True, slots=True)
+class Outbound:
+    """A message to show: text, optional media, optional rows of choices."""
+
+    text: str
+    choices: tuple[tuple[Choice, ...], ...] = ()
+    media: Media | None = None
+    reply_to: str | None = None
+    silent: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """Where a message landed, so that it can be replied to or edited later."""
+
+    chat: str
+    message_id: str
+
+
+class DeliveryError(Exception):
+    """A message could not be delivered; ``permanent`` when retrying cannot help."""
+
+    def __init__(self, reason: str, *, permanent: bool) -> None:
+        super().__init__(reason)
+        self.permanent = permanent
+
+
+class Channel(Protocol):
+    """What the core needs from a chat platform."""
+
+    name: str
+    supports_buttons: bool
+
+    async def send(self, chat: str, message: Outbound) -> Sent:
+        """Send a message (text, media with caption, choices) to a chat."""
+        ...
+
+    async def acknowledge(self, event: Inbound, notice: str | None = None) -> None:
+        """Tell the platform that a button press was handled (clears the spinner)."""
+        ...
+
+    async def remove_choices(self, chat: str, message_id: str) -> None:
+        """Take the buttons off a message that is no longer current."""
+        ...

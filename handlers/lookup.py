@@ -1,0 +1,121 @@
+"""Tra cứu: a resident types their 16-digit receipt and sees what became of the tip."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Final
+
+from handlers import menu
+from handlers.context import Turn
+from handlers.events import Choice, EventKind
+from handlers.router import Router, callback
+from handlers.text import only_digits
+from storage import repositories as repo
+from storage.models import Tip
+
+router = Router(__name__)
+
+NAMESPACE: Final = "l"
+AWAITING: Final = "receipt"
+FAILED_SCOPE: Final = "lookup"
+WINDOW: Final = timedelta(hours=1)
+RECEIPT_DIGITS: Final = 16
+
+
+def _cancel(turn: Turn) -> tuple[tuple[Choice, ...], ...]:
+    return ((Choice(turn.t("lookup.cancel"), callback(NAMESPACE, "cancel")),),)
+
+
+async def _await_receipt(turn: Turn) -> None:
+    await repo.set_chat_state(
+        session=turn.session, chat_key=turn.chat_key, now=turn.now, awaiting=AWAITING
+    )
+    turn.say(turn.t("lookup.ask"), _cancel(turn))
+
+
+async def _stop_awaiting(turn: Turn) -> None:
+    if turn.awaiting == AWAITING:
+        await repo.set_chat_state(
+            session=turn.session, chat_key=turn.chat_key, now=turn.now, awaiting=None
+        )
+
+
+@router.choice(NAMESPACE)
+async def on_choice(turn: Turn, value: str) -> bool:
+    """Start or cancel a lookup."""
+    if value == "start":
+        await _await_receipt(turn)
+    else:
+        await _stop_awaiting(turn)
+        menu.show_menu(turn)
+    return True
+
+
+@router.command("tracuu", "lookup")
+async def on_command(turn: Turn) -> bool:
+    """Look up the receipt given with the command, or ask for one."""
+    if len(only_digits(turn.event.args)) == RECEIPT_DIGITS:
+        await look_up(turn, only_digits(turn.event.args))
+    else:
+        await _await_receipt(turn)
+    return True
+
+
+@router.fallback
+async def on_input(turn: Turn) -> bool:
+    """Take a typed receipt, when one is awaited or the message is nothing but 16 digits."""
+    event = turn.event
+    if event.kind is not EventKind.TEXT:
+        return False
+    digits = only_digits(event.text or "")
+    bare = len(digits) == RECEIPT_DIGITS and not any(ch.isalpha() for ch in event.text or "")
+    if turn.awaiting != AWAITING and not bare:
+        return False
+    if len(digits) != RECEIPT_DIGITS:
+        turn.say(turn.t("lookup.bad_format"), _cancel(turn))
+        return True
+    await look_up(turn, digits)
+    return True
+
+
+async def look_up(turn: Turn, digits: str) -> None:
+    """Show the tip behind a receipt; a wrong code and an unknown one get the same answer."""
+    limit = turn.services.settings.limits.lookups_per_hour
+    failures = await repo.count_in_window(
+        session=turn.session,
+        chat_key=turn.chat_key,
+        scope=FAILED_SCOPE,
+        window=WINDOW,
+        now=turn.now,
+    )
+    if failures >= limit:
+        await _stop_awaiting(turn)
+        menu.show_menu(turn, prefix=turn.t("lookup.locked"))
+        return
+    tip = await repo.find_tip_by_receipt(
+        session=turn.session, receipt_hash=turn.services.keyring.receipt_hash(digits)
+    )
+    if tip is None:
+        await repo.record_in_window(
+            session=turn.session,
+            chat_key=turn.chat_key,
+            scope=FAILED_SCOPE,
+            window=WINDOW,
+            now=turn.now,
+        )
+        turn.say(turn.t("lookup.not_found"), _cancel(turn))
+        return
+    await _stop_awaiting(turn)
+    turn.say(status_text(turn, tip), menu.menu_choices(turn))
+
+
+def status_text(turn: Turn, tip: Tip) -> str:
+    """Describe a tip's progress in the words a resident understands."""
+    tz = turn.services.settings.bot.tz
+    return turn.t(
+        "lookup.found",
+        number=tip.id,
+        sent=tip.created_at.astimezone(tz).strftime("%H:%M %d/%m/%Y"),
+        updated=tip.updated_at.astimezone(tz).strftime("%H:%M %d/%m/%Y"),
+        status=turn.t(f"status.{tip.status.value}"),
+    )

@@ -1,0 +1,188 @@
+"""Database tables: drafts, tips, their attachments and sealed contact links, chat state."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware.
+
+    SQLite keeps no time zone; without this, values read back naive and compare wrongly
+    with the aware clock.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use timezone-aware UTC")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _timestamp(**kwargs: Any) -> Any:
+    return Field(sa_type=UTCDateTime, **kwargs)
+
+
+def _enum(kind: type[enum.StrEnum], **kwargs: Any) -> Any:
+    # Stored as plain VARCHAR values ("dealing"), read back as the enum; no native DB enum,
+    # so adding a category is a code change, not a schema migration.
+    column = sa.Enum(
+        kind, native_enum=False, length=16, values_callable=lambda k: [m.value for m in k]
+    )
+    return Field(sa_type=column, **kwargs)
+
+
+class Category(enum.StrEnum):
+    """What a tip is about: the categories the ward plans name."""
+
+    DEALING = "dealing"
+    USE = "use"
+    DEN = "den"
+    PSYCHOSIS = "psychosis"
+    PLANTS = "plants"
+    DISGUISED = "disguised"
+    DRIVING = "driving"
+    SCHOOL = "school"
+    OTHER = "other"
+
+
+class TipStatus(enum.StrEnum):
+    """Where a tip stands in the officers' workflow."""
+
+    NEW = "new"
+    ACKNOWLEDGED = "acknowledged"
+    VERIFYING = "verifying"
+    REFERRED = "referred"
+    RESOLVED = "resolved"
+    UNFOUNDED = "unfounded"
+    DUPLICATE = "duplicate"
+    SPAM = "spam"
+
+
+class AttachmentKind(enum.StrEnum):
+    """The kinds of file a resident can attach."""
+
+    PHOTO = "photo"
+    VIDEO = "video"
+    VOICE = "voice"
+    AUDIO = "audio"
+    DOCUMENT = "document"
+
+
+# Drafts: one per chat, keyed by a keyed hash of the chat; deleted on submit or cancel.
+class Draft(SQLModel, table=True):
+    """The tip a resident is writing, with the step they are on."""
+
+    __tablename__ = "drafts"
+
+    chat_key: str = Field(primary_key=True, max_length=64)
+    step: str = Field(max_length=32)
+    data: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    version: int = Field(default=1)
+    updated_at: datetime = _timestamp(index=True)
+
+
+# Chat state: language and what free text is awaited when no draft is open.
+class ChatState(SQLModel, table=True):
+    """Per-chat preferences, keyed by the same keyed hash as drafts."""
+
+    __tablename__ = "chat_states"
+
+    chat_key: str = Field(primary_key=True, max_length=64)
+    language: str | None = Field(default=None, max_length=8)
+    awaiting: str | None = Field(default=None, max_length=32)
+    updated_at: datetime = _timestamp()
+
+
+# Tips: shared columns; nothing here identifies the sender.
+class TipBase(SQLModel):
+    """What a resident reported."""
+
+    ward_code: str = Field(index=True, max_length=24)
+    category: Category = _enum(Category, index=True)
+    area: str | None = Field(default=None, max_length=120)
+    place: str | None = Field(default=None)
+    latitude: float | None = None
+    longitude: float | None = None
+    text: str
+
+
+# Tips as stored: the receipt only as a keyed hash; the card's place in the officers' group.
+class Tip(TipBase, table=True):
+    """A submitted tip."""
+
+    __tablename__ = "tips"
+
+    id: int | None = Field(default=None, primary_key=True)
+    status: TipStatus = _enum(TipStatus, default=TipStatus.NEW, index=True)
+    receipt_hash: str = Field(unique=True, max_length=64)
+    attachment_count: int = Field(default=0)
+    created_at: datetime = _timestamp(index=True)
+    updated_at: datetime = _timestamp()
+    card_message_id: str | None = Field(default=None, max_length=32)
+    posted_at: datetime | None = _timestamp(default=None, nullable=True)
+
+
+# Tips as a resident sees them on lookup: status and times, nothing else.
+class TipPublic(SQLModel):
+    """The part of a tip its receipt holder is shown."""
+
+    id: int
+    status: TipStatus
+    created_at: datetime
+    updated_at: datetime
+
+
+# Attachments: the channel's file handle, re-sent to the group by handle, never forwarded.
+class TipAttachment(SQLModel, table=True):
+    """One photo, video, voice note or file sent with a tip."""
+
+    __tablename__ = "tip_attachments"
+
+    id: int | None = Field(default=None, primary_key=True)
+    tip_id: int = Field(foreign_key="tips.id", index=True, ondelete="CASCADE")
+    position: int
+    kind: AttachmentKind = _enum(AttachmentKind)
+    file_id: str = Field(max_length=256)
+    file_name: str | None = Field(default=None, max_length=256)
+    mime_type: str | None = Field(default=None, max_length=128)
+    posted_message_id: str | None = Field(default=None, max_length=32)
+
+
+# Contact links: the only way back to the sender, sealed with the secret key.
+class ContactLink(SQLModel, table=True):
+    """How to reach the sender of a tip, readable only with the secret key."""
+
+    __tablename__ = "contact_links"
+
+    tip_id: int = Field(foreign_key="tips.id", primary_key=True, ondelete="CASCADE")
+    sealed: bytes = Field(sa_type=sa.LargeBinary)
+    created_at: datetime = _timestamp()
+
+
+# Throttles: counters per keyed-hash sender and purpose, for abuse limits.
+class Throttle(SQLModel, table=True):
+    """How often a sender did something within the current window."""
+
+    __tablename__ = "throttles"
+
+    chat_key: str = Field(primary_key=True, max_length=64)
+    scope: str = Field(primary_key=True, max_length=16)
+    window_start: datetime = _timestamp()
+    count: int = Field(default=0)

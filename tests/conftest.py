@@ -1,0 +1,169 @@
+"""Shared fixtures: a fresh database per test, the Bot API emulator and the real bot."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import make_url
+from sqlmodel import SQLModel
+
+import storage.models  # noqa: F401  (registers the tables)
+from bot.app import Runtime, build_services
+from bot.config import Settings
+from bot.emulator import BotApiEmulator
+from bot.logs import setup_logging
+from chat import Group, Person
+from storage.db import create_engine
+
+TOKEN = "123456:AAH-test-token-never-logged"
+SECRET = b"test-secret-key-with-32-characters!!"
+GROUP_ID = -1001234567890
+OTHER_GROUP_ID = -1009876543210
+OFFICER_ID = 700001
+SUPERVISOR_ID = 700002
+AREAS = [f"Khu phố {n}" for n in range(1, 11)]
+
+
+class FakeClock:
+    """A clock the test moves by hand instead of sleeping."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        """Move the clock forward."""
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep a developer's own token or overrides out of the tests."""
+    for name in list(os.environ):
+        if (name.startswith("HOMTHU_") and name != "HOMTHU_TEST_DATABASE_URL") or name in (
+            "TELEGRAM_BOT_TOKEN",
+        ):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+async def database_url(tmp_path: Path) -> AsyncIterator[str]:
+    """A database with the current schema and no rows: SQLite, or PostgreSQL when asked."""
+    url = os.environ.get("HOMTHU_TEST_DATABASE_URL") or (
+        f"sqlite+aiosqlite:///{tmp_path / 'homthu.db'}"
+    )
+    engine = create_engine(url)
+    async with engine.begin() as connection:
+        await connection.run_sync(SQLModel.metadata.drop_all)
+        await connection.run_sync(SQLModel.metadata.create_all)
+    await engine.dispose()
+    yield url
+
+
+def ward(code: str, name: str, chat_id: int, **extra: Any) -> dict[str, Any]:
+    """A ward table as config.toml would hold it."""
+    return {
+        "code": code,
+        "name": name,
+        "officer_chat_id": chat_id,
+        "officers": [OFFICER_ID],
+        "supervisors": [SUPERVISOR_ID],
+        "areas": AREAS,
+        "hotlines": [
+            {"name": "Cảnh sát 113", "phone": "113"},
+            {"name": "Công an phường", "phone": "0237 3 123 456"},
+        ],
+        **extra,
+    }
+
+
+@pytest.fixture
+def wards() -> list[dict[str, Any]]:
+    """One ward, like the example config."""
+    return [ward("dong-cuong", "Phường Đông Cương", GROUP_ID)]
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """Ten past eight in the morning, Vietnam time."""
+    return FakeClock(datetime(2026, 11, 23, 1, 10, tzinfo=UTC))
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[BotApiEmulator]:
+    """A Bot API emulator on loopback."""
+    emu = BotApiEmulator(token=TOKEN, bot_username="homthu_test_bot")
+    await emu.start()
+    yield emu
+    await emu.stop()
+
+
+@pytest.fixture
+def settings(
+    database_url: str, emulator: BotApiEmulator, wards: list[dict[str, Any]], tmp_path: Path
+) -> Settings:
+    """Settings pointing at the emulator and the test database."""
+    return Settings(
+        bot={"data_dir": str(tmp_path / "data"), "log_level": "DEBUG"},
+        telegram={
+            "base_url": emulator.base_url,
+            "base_file_url": emulator.base_file_url,
+            "poll_timeout": 1,
+        },
+        database={"url": database_url},
+        wards=wards,
+    )
+
+
+@pytest.fixture
+def logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """Everything logged, at DEBUG, under the app's real logging set-up."""
+    setup_logging("DEBUG", secrets=[TOKEN])
+    caplog.set_level(logging.DEBUG)
+    yield caplog
+    logging.getLogger().handlers.clear()
+
+
+@pytest.fixture
+async def runtime(
+    settings: Settings, clock: FakeClock, logs: pytest.LogCaptureFixture
+) -> AsyncIterator[Runtime]:
+    """The real bot (PTB Application, long polling) running against the emulator."""
+    services = build_services(settings, secret=SECRET, clock=clock)
+    bot = Runtime(settings, services, token=TOKEN)
+    await bot.start()
+    yield bot
+    await bot.stop()
+
+
+@pytest.fixture
+def resident(emulator: BotApiEmulator, runtime: Runtime) -> Person:
+    """A resident with a distinctive identity, so any leak of it can be searched for."""
+    user = emulator.add_user(
+        user_id=5550001234,
+        first_name="Trần Văn",
+        last_name="Bíẩn",
+        username="tran_van_bian_secret",
+        language_code="vi",
+    )
+    return Person(emulator, user)
+
+
+@pytest.fixture
+def officers(emulator: BotApiEmulator, runtime: Runtime) -> Group:
+    """The ward's officers' group."""
+    return Group(emulator, emulator.add_group(chat_id=GROUP_ID, title="CA phường Đông Cương"))
+
+
+def database_file(url: str) -> Path | None:
+    """The SQLite file behind a URL, or None for a server database."""
+    parsed = make_url(url)
+    return Path(parsed.database) if parsed.get_backend_name() == "sqlite" else None
