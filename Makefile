@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck check clean
+.PHONY: install run test test-sqlite test-postgres lint typecheck clean
 
 install: $(STAMP)
 
@@ -17,8 +17,14 @@ $(STAMP): pyproject.toml
 run: install
 	$(PY) -m bot run
 
-test: install lint typecheck
+# The whole suite on SQLite, then again on a scratch PostgreSQL database when one is reachable.
+test: install lint typecheck test-sqlite test-postgres
+
+test-sqlite: install
 	$(PY) -m pytest -q
+
+test-postgres: install
+	$(PY) scripts/pg_scratch.py $(PY) -m pytest -q
 
 lint: install
 	$(VENV)/bin/ruff check .

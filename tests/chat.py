@@ -38,7 +38,9 @@ class Person:
         for message in reversed(self.emulator.bot_messages(self.chat_id)):
             if label in message.button_labels():
                 return message
-        raise LookupError(f"no message with a button {label!r}\n{self.emulator.dump(self.chat_id)}")
+        raise LookupError(
+            f"no message with a button {label!r}\n{self.emulator.dump(self.chat_id)}"
+        )
 
     async def taps(self, label: str) -> EmuMessage:
         """Tap a button on the latest message showing it, and return the bot's answer."""

@@ -329,7 +329,7 @@ class BotApi:
         async def send(p: Params) -> JsonDict:
             chat = self._target(p)
             caption, entities = _caption(p)
-            stored = self._file_input(p, kind, p.get(kind), kind)
+            stored = self._file_input(p, kind, p.get(kind))
             return self._post(
                 chat, p, kind=kind, caption=caption, entities=entities, file=stored
             ).raw
@@ -349,7 +349,7 @@ class BotApi:
                 raise bad_request("unsupported media type in the album")
             item_params = Params(item, p.uploads)
             caption, entities = _caption(item_params)
-            items.append((kind, caption, entities, self._file_input(p, kind, item["media"], kind)))
+            items.append((kind, caption, entities, self._file_input(p, kind, item["media"])))
         group_id = str(secrets.randbits(60))
         return [
             self._post(
@@ -518,8 +518,10 @@ class BotApi:
             raise bad_request("message to be replied not found")
         return target
 
-    def _file_input(self, p: Params, field_name: str, value: object, kind: str) -> StoredFile:
-        upload = p.uploads.get(field_name) if value is None else None
+    def _file_input(self, p: Params, kind: str, value: object) -> StoredFile:
+        """The file a send refers to: a multipart part, an attach:// part or a file id."""
+        # A lone upload is a part named after the parameter, which PTB then leaves out.
+        upload = p.uploads.get(kind) if value is None else None
         if isinstance(value, str) and value.startswith(_ATTACH):
             upload = p.uploads.get(value.removeprefix(_ATTACH))
             if upload is None:
@@ -527,7 +529,7 @@ class BotApi:
         if upload is not None:
             return self._store_upload(p, upload, kind)
         if value is None:
-            raise bad_request(f"there is no {field_name} in the request")
+            raise bad_request(f"there is no {kind} in the request")
         stored = self.world.files.get(str(value))
         if stored is None:
             raise bad_request("wrong file identifier/HTTP URL specified")

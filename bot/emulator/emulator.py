@@ -42,7 +42,7 @@ _LIMITED = frozenset(
         "editMessageReplyMarkup",
     }
 )
-# Uploaded by the playground without real media: Telegram would report some size.
+# Stand-in photo bytes in tests are not real images, yet PhotoSize needs a size.
 _DEFAULT_PHOTO_SIZE = (1280, 960)
 
 

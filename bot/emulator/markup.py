@@ -7,7 +7,7 @@ from typing import Any
 JsonDict = dict[str, Any]
 
 _TAG = re.compile(r"<(/?)([a-zA-Z][\w-]*)([^>]*)>")
-_ATTR = re.compile(r"""([a-zA-Z-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""")
+_ATTR = re.compile(r"""([a-zA-Z-]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+)))?""")
 _CHAR_REF = re.compile(r"&(#[xX][0-9a-fA-F]{1,6}|#[0-9]{1,7}|[a-zA-Z]+);")
 _NAMED_REFS = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
 _SIMPLE_TAGS = {
@@ -99,17 +99,17 @@ def trim(text: str, entities: list[JsonDict]) -> tuple[str, list[JsonDict]]:
 
 def _decode_ref(ref: re.Match[str]) -> str:
     body = ref.group(1)
-    if body.startswith(("#x", "#X")):
-        return chr(int(body[2:], 16))
     if body.startswith("#"):
-        return chr(int(body[1:]))
+        code = int(body[2:], 16) if body[1] in "xX" else int(body[1:])
+        # Out-of-range code points stay literal rather than failing the whole message.
+        return chr(code) if code <= 0x10FFFF else ref.group(0)
     # Telegram leaves unknown named references as literal text.
     return _NAMED_REFS.get(body, ref.group(0))
 
 
 def _parse_attrs(raw: str) -> dict[str, str]:
     return {
-        m.group(1).lower(): next(g for g in m.groups()[1:] if g is not None)
+        m.group(1).lower(): next((g for g in m.groups()[1:] if g is not None), "")
         for m in _ATTR.finditer(raw)
     }
 

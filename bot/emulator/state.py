@@ -10,7 +10,6 @@ from typing import Any
 
 JsonDict = dict[str, Any]
 
-FILE_KINDS = ("photo", "document", "video", "voice", "audio", "sticker")
 _FILE_DIRS = {
     "photo": ("photos", "jpg"),
     "document": ("documents", "bin"),
@@ -19,6 +18,7 @@ _FILE_DIRS = {
     "audio": ("music", "mp3"),
     "sticker": ("stickers", "webp"),
 }
+_PRIVATE_CHAT_KEYS = ("first_name", "last_name", "username")
 
 
 class ApiError(Exception):
@@ -92,9 +92,6 @@ class EmuChat:
         return data
 
 
-_PRIVATE_CHAT_KEYS = ("first_name", "last_name", "username")
-
-
 @dataclass(frozen=True)
 class StoredFile:
     """Uploaded bytes under an opaque, random file id."""
@@ -125,7 +122,7 @@ class StoredFile:
             data.update(type="regular", is_animated=False, is_video=False, emoji="👍")
         if self.file_name is not None and self.kind in ("document", "video", "audio"):
             data["file_name"] = self.file_name
-        if self.mime_type is not None and self.kind != "photo" and self.kind != "sticker":
+        if self.mime_type is not None and self.kind not in ("photo", "sticker"):
             data["mime_type"] = self.mime_type
         return data
 

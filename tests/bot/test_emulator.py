@@ -7,6 +7,7 @@ import time
 import zlib
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
 from telegram import (
     Bot,
@@ -18,6 +19,7 @@ from telegram import (
 from telegram.constants import ParseMode
 from telegram.error import (
     BadRequest,
+    Conflict,
     EndPointNotFound,
     Forbidden,
     InvalidToken,
@@ -366,3 +368,76 @@ async def test_wrong_token_and_unknown_method(emu: BotApiEmulator) -> None:
     async with Bot(TOKEN, base_url=emu.base_url) as client:
         with pytest.raises(EndPointNotFound):
             await client.do_api_request("noSuchMethod")
+
+
+async def test_group_button_clicked_by_another_member(
+    emu: BotApiEmulator,
+    alice: EmuUser,
+    app: Application,  # type: ignore[type-arg]
+) -> None:
+    bob = emu.add_user(user_id=222, first_name="Bình")
+    group = emu.add_group(chat_id=GROUP_ID, title="CA phường Đông Cương")
+    await emu.send_text(alice, "trong nhóm", chat=group)
+    reply = await emu.next_bot_message(group.id)
+
+    await emu.click(bob, reply, "press")
+    await emu.wait_until(lambda e: reply.text == "pressed press")
+
+    assert reply.raw["chat"] == {"id": GROUP_ID, "type": "supergroup", "title": group.title}
+
+
+async def test_caption_and_markup_edits(emu: BotApiEmulator, alice: EmuUser, bot: Bot) -> None:
+    keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("Xoá", callback_data="del")]])
+    sent = await bot.send_photo(alice.id, png(), caption="a", reply_markup=keyboard)
+    message = emu.bot_messages(alice.id)[-1]
+
+    await bot.edit_message_caption(alice.id, sent.message_id, caption="b", reply_markup=keyboard)
+    assert (message.caption, message.button_labels(), message.edits) == ("b", ["Xoá"], 1)
+    await bot.edit_message_reply_markup(alice.id, sent.message_id)
+    assert message.buttons == [] and message.edits == 2
+    with pytest.raises(BadRequest, match=r"(?i)message is not modified"):
+        await bot.edit_message_reply_markup(alice.id, sent.message_id)
+
+
+async def test_json_form_and_query_bodies_answer_like_telegram(
+    emu: BotApiEmulator, alice: EmuUser
+) -> None:
+    api = f"{emu.base_url}{TOKEN}"
+    markup = {"inline_keyboard": [[{"text": "a", "callback_data": "b"}]]}
+    async with aiohttp.ClientSession() as session:
+        payload = {"chat_id": alice.id, "text": "json", "reply_markup": markup}
+        async with session.post(f"{api}/sendMessage", json=payload) as response:
+            assert response.status == 200
+            assert (await response.json())["result"]["reply_markup"] == markup
+        async with session.get(f"{api}/getMe") as response:
+            assert (await response.json())["result"]["username"] == "homthu_test_bot"
+        async with session.post(f"{api}/sendMessage", data={"chat_id": "111", "text": ""}) as r:
+            assert r.status == 400
+            assert await r.json() == {
+                "ok": False,
+                "error_code": 400,
+                "description": "Bad Request: message text is empty",
+            }
+        emu.fail("getMe", error_code=429, retry_after=3)
+        async with session.get(f"{api}/getMe") as response:
+            assert await response.json() == {
+                "ok": False,
+                "error_code": 429,
+                "description": "Too Many Requests: retry after 3",
+                "parameters": {"retry_after": 3},
+            }
+        async with session.get(f"{emu.base_url}1:WRONG/getMe") as response:
+            assert response.status == 401
+            assert (await response.json())["description"] == "Unauthorized"
+
+    assert emu.bot_messages(alice.id)[0].button_labels() == ["a"]
+
+
+async def test_second_poller_terminates_the_first(emu: BotApiEmulator, bot: Bot) -> None:
+    first = asyncio.create_task(bot.get_updates(timeout=5))
+    await emu.wait_until(lambda e: e.api.open_polls == 1)
+    async with Bot(TOKEN, base_url=emu.base_url) as other:
+        second = asyncio.create_task(other.get_updates(timeout=0))
+        with pytest.raises(Conflict, match="terminated by other getUpdates request"):
+            await first
+        assert await second == ()

@@ -2,31 +2,14 @@
 
 from __future__ import annotations
 
-import re
-
 from sqlmodel import select
 
 from chat import Group, Person
 from storage.db import unit_of_work
 from storage.models import Draft, Tip
+from tests_support import RECEIPT, send_tip
 
-RECEIPT = re.compile(r"\b(\d{4}) (\d{4}) (\d{4}) (\d{4})\b")
 PHOTO = b"\xff\xd8\xff\xe0" + b"fake-jpeg-body" * 20
-
-
-async def send_tip(resident: Person, text: str = "Tối nào cũng có người bán ma túy đá") -> str:
-    """Walk the whole flow by tapping and typing; return the receipt the resident gets."""
-    await resident.says("/start")
-    await resident.taps("📝 Gửi tin tố giác")
-    await resident.taps("💊 Mua bán ma túy")
-    await resident.taps("Khu phố 3")
-    await resident.says("Quán nước đầu ngõ 12")
-    await resident.says(text)
-    await resident.taps("⏭ Bỏ qua")
-    done = await resident.taps("✅ Gửi tin")
-    match = RECEIPT.search(done.content)
-    assert match, done.content
-    return "".join(match.groups())
 
 
 async def test_resident_sends_a_tip_by_tapping(resident: Person, officers: Group) -> None:

@@ -1,0 +1,126 @@
+"""Anonymity is the product: each promise here fails loudly if it is ever broken."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+from sqlalchemy import text
+from sqlmodel import SQLModel, select
+
+from bot.app import Runtime
+from bot.emulator import BotApiEmulator
+from chat import Group, Person
+from conftest import SECRET, TOKEN, database_file
+from handlers.tips import format_receipt
+from storage.crypto import Keyring, SealError
+from storage.db import unit_of_work
+from storage.models import ContactLink, Draft, Tip
+from tests_support import send_tip
+
+TIP_TEXT = "Canary-7f3a: bán ma túy đá ở nhà số 9"
+
+
+def identity(resident: Person) -> list[str]:
+    """Everything that would identify the resident."""
+    user = resident.user
+    return [str(user.id), user.first_name, user.last_name or "", user.username or ""]
+
+
+async def database_text(runtime: Runtime) -> str:
+    """Every row of every table, as text, the way a dump or a stolen backup would read."""
+    rows: list[str] = []
+    async with unit_of_work(runtime.services.sessions) as session:
+        for table in SQLModel.metadata.sorted_tables:
+            result = await session.exec(text(f"SELECT * FROM {table.name}"))  # type: ignore[call-overload]
+            rows += [repr(tuple(row)) for row in result]
+    return "\n".join(rows)
+
+
+async def test_no_tip_row_holds_the_senders_identity(
+    resident: Person, officers: Group, runtime: Runtime
+) -> None:
+    receipt = await send_tip(resident, TIP_TEXT)
+    await officers.sees()
+    await resident.says("/start")
+    await resident.taps("📝 Gửi tin tố giác")  # leaves a draft in the database too
+    dump = await database_text(runtime)
+    assert TIP_TEXT in dump  # the dump really holds the data searched
+    for secret in [*identity(resident), receipt, format_receipt(receipt)]:
+        assert secret not in dump, f"{secret!r} found in the database"
+    path = database_file(runtime.settings.database.url)
+    if path is not None:
+        raw = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+        for secret in identity(resident):
+            assert secret.encode() not in raw, f"{secret!r} found in the SQLite files"
+
+
+async def test_the_officers_group_never_learns_who_sent_a_tip(
+    resident: Person, officers: Group, emulator: BotApiEmulator
+) -> None:
+    await send_tip(resident, TIP_TEXT)
+    await emulator.send_photo(resident.user, b"\xff\xd8\xff\xe0photo")  # idle: not a tip
+    await resident.sees()
+    card = await officers.sees()
+    assert TIP_TEXT in card.text
+    seen = json.dumps([m.raw for m in emulator.messages(officers.chat_id)], ensure_ascii=False)
+    for secret in identity(resident):
+        assert secret not in seen
+    assert "forward_origin" not in seen
+    assert emulator.calls_to("forwardMessage") == []
+    to_group = [c for c in emulator.calls if str(c.params.get("chat_id")) == str(officers.chat_id)]
+    assert to_group
+    for call in to_group:
+        assert str(resident.user.id) not in json.dumps(call.params, default=str)
+
+
+async def test_logs_carry_pseudonyms_only(
+    resident: Person, officers: Group, runtime: Runtime, logs: pytest.LogCaptureFixture
+) -> None:
+    await send_tip(resident, TIP_TEXT)
+    await officers.sees()
+    await resident.emulator.send_sticker(resident.user)
+    await resident.sees()
+    await resident.says("/tracuu 0000 0000 0000 0000")
+    captured = logs.text
+    assert "Tip #1 stored" in captured  # logging was really captured, at DEBUG
+    for secret in [*identity(resident), TIP_TEXT, "Canary-7f3a", TOKEN]:
+        assert secret not in captured, f"{secret!r} found in the logs"
+
+
+async def test_the_receipt_is_stored_only_as_a_keyed_hash(
+    resident: Person, officers: Group, runtime: Runtime
+) -> None:
+    receipt = await send_tip(resident)
+    async with unit_of_work(runtime.services.sessions) as session:
+        tip = (await session.exec(select(Tip))).one()
+    assert tip.receipt_hash == Keyring(SECRET).receipt_hash(receipt)
+    assert tip.receipt_hash != hashlib.sha256(receipt.encode()).hexdigest()
+    assert tip.receipt_hash != Keyring(b"another-secret-key-of-32-bytes!!").receipt_hash(receipt)
+
+
+async def test_the_contact_link_is_sealed_to_its_tip(
+    resident: Person, officers: Group, runtime: Runtime
+) -> None:
+    await send_tip(resident)
+    async with unit_of_work(runtime.services.sessions) as session:
+        link = (await session.exec(select(ContactLink))).one()
+    assert str(resident.user.id).encode() not in link.sealed
+    opened = json.loads(Keyring(SECRET).open(link.sealed, context=f"contact:{link.tip_id}"))
+    assert opened == {"channel": "telegram", "chat": str(resident.user.id), "language": "vi"}
+    with pytest.raises(SealError):
+        Keyring(b"another-secret-key-of-32-bytes!!").open(link.sealed, context="contact:1")
+    with pytest.raises(SealError):
+        Keyring(SECRET).open(link.sealed, context="contact:2")
+
+
+async def test_drafts_are_keyed_by_a_keyed_hash_of_the_chat(
+    resident: Person, runtime: Runtime
+) -> None:
+    await resident.says("/start")
+    await resident.taps("📝 Gửi tin tố giác")
+    async with unit_of_work(runtime.services.sessions) as session:
+        draft = (await session.exec(select(Draft))).one()
+    assert draft.chat_key == Keyring(SECRET).chat_key("telegram", str(resident.user.id))
+    assert str(resident.user.id) not in draft.chat_key
