@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -46,6 +47,8 @@ async def _serve(settings: Settings, secret: bytes, token: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line, check the configuration, and do what was asked."""
+    # PTB 22 is moving durations to timedelta and warns on every 429 until one opts in.
+    os.environ.setdefault("PTB_TIMEDELTA", "true")
     arguments = _parser().parse_args(argv)
     try:
         settings = load_settings(arguments.config)

@@ -33,7 +33,8 @@ def match_choice(text: str, choices: Iterable[Choice], *, numbers: bool = True) 
     """
     flat = list(choices)
     typed = text.strip()
-    if numbers and typed.isdigit():
+    # isdigit() also accepts "²" and "①", which int() refuses.
+    if numbers and typed.isascii() and typed.isdigit():
         index = int(typed)
         return flat[index - 1] if 1 <= index <= len(flat) else None
     wanted = fold_label(typed)
@@ -50,16 +51,32 @@ def only_digits(text: str) -> str:
     return "".join(ch for ch in text if ch.isdigit() and ch.isascii())
 
 
+def utf16_length(text: str) -> int:
+    """Return the length Telegram measures: UTF-16 code units (an emoji counts as two)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _fitting_prefix(text: str, limit: int) -> int:
+    """Return how many characters of ``text`` fit in ``limit`` UTF-16 code units."""
+    units = 0
+    for index, char in enumerate(text):
+        units += 2 if ord(char) > 0xFFFF else 1
+        if units > limit:
+            return index
+    return len(text)
+
+
 def split_text(text: str, limit: int) -> list[str]:
-    """Split ``text`` into pieces of at most ``limit`` characters, at line or word breaks."""
+    """Split ``text`` into pieces of at most ``limit`` UTF-16 units, at line or word breaks."""
     pieces: list[str] = []
     rest = text
-    while len(rest) > limit:
-        cut = rest.rfind("\n", 0, limit)
-        if cut < limit // 2:
-            cut = rest.rfind(" ", 0, limit)
-        if cut < limit // 2:
-            cut = limit
+    while utf16_length(rest) > limit:
+        fits = _fitting_prefix(rest, limit)
+        cut = rest.rfind("\n", 0, fits)
+        if cut < fits // 2:
+            cut = rest.rfind(" ", 0, fits)
+        if cut < fits // 2:
+            cut = fits
         pieces.append(rest[:cut].rstrip())
         rest = rest[cut:].lstrip()
     if rest or not pieces:

@@ -73,6 +73,7 @@ class DraftData(BaseModel):
     contact: bool = True
     editing: bool = False
     resume_step: Step | None = None
+    refused_album: str | None = None
 
 
 @dataclass
@@ -131,7 +132,8 @@ def _choices(turn: Turn, step: Step, data: DraftData) -> tuple[tuple[Choice, ...
         return (*rows, _nav(turn, step, back=False))
     if step is Step.CATEGORY:
         kinds = [(_button(turn, step, c.value, f"category.{c.value}"),) for c in CATEGORIES]
-        return (*kinds, _nav(turn, step, back=_back_of(turn, step) is not None))
+        back = data.editing or _back_of(turn, step) is not None
+        return (*kinds, _nav(turn, step, back=back))
     if step is Step.AREA:
         areas = turn.services.ward(data.ward or "").areas
         buttons = [Choice(name, _data(step, str(i))) for i, name in enumerate(areas)]
@@ -420,10 +422,10 @@ async def _on_text(turn: Turn, state: DraftState, text: str) -> None:
         if not _append_text(turn, state, text):
             return
         await _after_answer(turn, state, Step.TEXT)
-    elif state.step is Step.FILES:
-        # Telegram splits a long message in several; the later parts land here.
+    elif state.step in (Step.FILES, Step.REVIEW):
+        # Telegram splits a long message in several; the later parts land on the next step.
         if _append_text(turn, state, text):
-            await _go(turn, state, Step.FILES, prefix=turn.t("tip.text_appended"))
+            await _go(turn, state, state.step, prefix=turn.t("tip.text_appended"))
     else:
         prompt(turn, state, prefix=turn.t("common.pick_a_button"))
 

@@ -52,6 +52,8 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             "TELEGRAM_BOT_TOKEN",
         ):
             monkeypatch.delenv(name)
+    # As bot.cli does: PTB 22 warns on every 429 unless durations are timedeltas.
+    monkeypatch.setenv("PTB_TIMEDELTA", "true")
 
 
 @pytest.fixture

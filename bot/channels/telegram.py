@@ -31,7 +31,7 @@ from handlers.events import (
     Outbound,
     Sent,
 )
-from handlers.text import split_text
+from handlers.text import split_text, utf16_length
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +41,9 @@ NAME: Final = "telegram"
 TEXT_LIMIT: Final = 4096
 CAPTION_LIMIT: Final = 1024
 ATTEMPTS: Final = 4
-# A flood wait longer than this is not slept through inside one reply; the caller's retry
-# (the card re-poster, or the resident tapping again) picks it up later.
-MAX_FLOOD_WAIT: Final = 30.0
+# Telegram's flood waits are seconds long, rarely minutes. Waiting keeps a receipt from being
+# lost; a longer wait fails the send, and cards are then re-posted by the timer.
+MAX_FLOOD_WAIT: Final = 120.0
 BACKOFF: Final = (0.5, 1.0, 2.0)
 
 
@@ -187,7 +187,7 @@ class TelegramChannel:
         )
         markup = _keyboard(message)
         if message.media is not None:
-            caption = message.text if len(message.text) <= CAPTION_LIMIT else None
+            caption = message.text if utf16_length(message.text) <= CAPTION_LIMIT else None
             sent = await self._call(
                 lambda: self._send_media(
                     chat, message, caption, reply, markup if caption is not None else None

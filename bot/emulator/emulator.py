@@ -404,8 +404,9 @@ class BotApiEmulator:
         description: str | None = None,
         retry_after: int | None = None,
         times: int = 1,
+        chat_id: int | None = None,
     ) -> None:
-        """Make the next ``times`` calls of ``method`` answer this error instead."""
+        """Make the next ``times`` calls of ``method`` (to ``chat_id``, if set) answer this error."""
         canonical = self.api.resolve(method)
         if canonical is None:
             raise ValueError(f"unknown Bot API method {method!r}")
@@ -415,6 +416,7 @@ class BotApiEmulator:
             description=description,
             retry_after=retry_after,
             times=times,
+            chat_id=chat_id,
         )
 
     # HTTP side
@@ -446,7 +448,7 @@ class BotApiEmulator:
     async def _call(self, method: str | None, params: Params) -> Any:
         if method is None:
             raise ApiError(404, "Not Found")
-        fault = self._faults.take(method)
+        fault = self._faults.take(method, params.get("chat_id"))
         if fault is not None:
             raise fault
         chat = self.world.chats.get(params.get("chat_id"))

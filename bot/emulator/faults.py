@@ -65,6 +65,7 @@ def _same_content(a: EmuMessage, b: EmuMessage) -> bool:
 class _Fault:
     error: ApiError
     remaining: int
+    chat_id: int | None = None
 
 
 class FaultInjector:
@@ -81,21 +82,24 @@ class FaultInjector:
         description: str | None,
         retry_after: int | None,
         times: int,
+        chat_id: int | None = None,
     ) -> None:
-        """Make the next ``times`` calls of ``method`` fail."""
+        """Make the next ``times`` calls of ``method`` fail (only those to ``chat_id``, if set)."""
         if error_code == 429:
             retry_after = 1 if retry_after is None else retry_after
             description = description or f"Too Many Requests: retry after {retry_after}"
         description = description or _DEFAULT_DESCRIPTIONS.get(error_code, "Error")
-        fault = _Fault(ApiError(error_code, description, retry_after), times)
+        fault = _Fault(ApiError(error_code, description, retry_after), times, chat_id)
         self._planned.setdefault(method, deque()).append(fault)
 
-    def take(self, method: str) -> ApiError | None:
-        """The error the next call of ``method`` must answer, if one is planned."""
+    def take(self, method: str, chat_id: object = None) -> ApiError | None:
+        """The error this call of ``method`` (to ``chat_id``) must answer, if one is planned."""
         planned = self._planned.get(method)
         if not planned:
             return None
         fault = planned[0]
+        if fault.chat_id is not None and fault.chat_id != chat_id:
+            return None
         fault.remaining -= 1
         if fault.remaining <= 0:
             planned.popleft()
