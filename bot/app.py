@@ -24,8 +24,9 @@ from storage.db import create_engine, session_factory, unit_of_work
 
 log = logging.getLogger(__name__)
 
-# Tried in this order: a draft in progress claims input before the lookup, the menu last.
-ROUTERS: Final[tuple[Router, ...]] = (tips.router, lookup.router, menu.router, group.router)
+# Tried in this order: a receipt the resident was asked for wins over a draft in progress
+# (the lookup claims only that, or 16 bare digits); the menu answers whatever is left.
+ROUTERS: Final[tuple[Router, ...]] = (lookup.router, tips.router, menu.router, group.router)
 COMMANDS: Final = ("start", "gui", "tracuu", "huy", "riengtu")
 REPOST_SECONDS: Final = 30
 PURGE_MINUTES: Final = 30

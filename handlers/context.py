@@ -92,7 +92,7 @@ class Turn:
     chat_key: str
     language: str
     now: datetime
-    awaiting: str | None = None
+    awaiting: str | None = None  # typed input a handler asked for; saved after the turn
     replies: list[Outbound] = field(default_factory=list)
     after_commit: list[AfterCommit] = field(default_factory=list)
 

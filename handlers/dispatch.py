@@ -97,6 +97,17 @@ class Dispatcher:
         return turn
 
     async def _route(self, turn: Turn) -> None:
+        awaited = turn.awaiting
+        if turn.event.kind in (EventKind.COMMAND, EventKind.CHOICE):
+            # Typed input is awaited only until the person does something else.
+            turn.awaiting = None
+        await self._dispatch(turn)
+        if turn.awaiting != awaited:
+            await repo.set_chat_state(
+                session=turn.session, chat_key=turn.chat_key, now=turn.now, awaiting=turn.awaiting
+            )
+
+    async def _dispatch(self, turn: Turn) -> None:
         event = turn.event
         scope = Scope.PRIVATE if event.private else Scope.GROUP
         if event.kind is EventKind.CHOICE:

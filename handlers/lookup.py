@@ -26,27 +26,18 @@ def _cancel(turn: Turn) -> tuple[tuple[Choice, ...], ...]:
     return ((Choice(turn.t("lookup.cancel"), callback(NAMESPACE, "cancel")),),)
 
 
-async def _await_receipt(turn: Turn) -> None:
-    await repo.set_chat_state(
-        session=turn.session, chat_key=turn.chat_key, now=turn.now, awaiting=AWAITING
-    )
+def _await_receipt(turn: Turn) -> None:
+    turn.awaiting = AWAITING
     turn.say(turn.t("lookup.ask"), _cancel(turn))
-
-
-async def _stop_awaiting(turn: Turn) -> None:
-    if turn.awaiting == AWAITING:
-        await repo.set_chat_state(
-            session=turn.session, chat_key=turn.chat_key, now=turn.now, awaiting=None
-        )
 
 
 @router.choice(NAMESPACE)
 async def on_choice(turn: Turn, value: str) -> bool:
     """Start or cancel a lookup."""
     if value == "start":
-        await _await_receipt(turn)
+        _await_receipt(turn)
     else:
-        await _stop_awaiting(turn)
+        turn.awaiting = None
         menu.show_menu(turn)
     return True
 
@@ -57,7 +48,7 @@ async def on_command(turn: Turn) -> bool:
     if len(only_digits(turn.event.args)) == RECEIPT_DIGITS:
         await look_up(turn, only_digits(turn.event.args))
     else:
-        await _await_receipt(turn)
+        _await_receipt(turn)
     return True
 
 
@@ -89,7 +80,7 @@ async def look_up(turn: Turn, digits: str) -> None:
         now=turn.now,
     )
     if failures >= limit:
-        await _stop_awaiting(turn)
+        turn.awaiting = None
         menu.show_menu(turn, prefix=turn.t("lookup.locked"))
         return
     tip = await repo.find_tip_by_receipt(
@@ -105,7 +96,7 @@ async def look_up(turn: Turn, digits: str) -> None:
         )
         turn.say(turn.t("lookup.not_found"), _cancel(turn))
         return
-    await _stop_awaiting(turn)
+    turn.awaiting = None
     turn.say(status_text(turn, tip), menu.menu_choices(turn))
 
 

@@ -465,7 +465,9 @@ async def _on_media(turn: Turn, state: DraftState, event: Inbound) -> None:
         and (data.attachments[-1].album == media.album)
     )
     if len(data.attachments) >= limit:
-        if not same_album:
+        # Said once per album: an album's photos arrive as separate messages.
+        if media.album is None or media.album != data.refused_album:
+            data.refused_album = media.album
             await _go(turn, state, state.step, prefix=turn.t("tip.files_full", limit=limit))
         return
     data.attachments.append(
@@ -478,6 +480,8 @@ async def _on_media(turn: Turn, state: DraftState, event: Inbound) -> None:
         )
     )
     caption = (event.text or "").strip()
+    if caption and state.step is Step.TEXT and data.editing:
+        data.text = ""
     if caption and not _append_text(turn, state, caption):
         return
     if state.step is Step.TEXT and data.text:

@@ -112,8 +112,8 @@ def test_match_choice_with_digit_like_symbols_is_no_match(typed: str) -> None:
         ("1234-5678-9012-3456", "1234567890123456"),
         ("Mã: 1234.5678.9012.3456!", "1234567890123456"),
         ("no digits", ""),
-        # Digits from other scripts are not receipt digits.
-        ("١٢٣ ４５６ 789", "789"),
+        # Arabic-Indic and full-width digits are not receipt digits.
+        ("\u0661\u0662\u0663 \uff14\uff15\uff16 789", "789"),
         ("", ""),
     ],
 )
@@ -123,6 +123,11 @@ def test_only_digits_keeps_ascii_digits(typed: str, digits: str) -> None:
 
 def _non_space(text: str) -> str:
     return "".join(text.split())
+
+
+def _telegram_length(text: str) -> int:
+    """Length as Telegram limits it: UTF-16 code units, so an emoji such as 🆕 counts twice."""
+    return len(text.encode("utf-16-le")) // 2
 
 
 WORDS = "Tối nào cũng có hai thanh niên bán ma túy đá ở quán nước đầu ngõ 12"
@@ -142,14 +147,20 @@ SPLIT_CASES = [
     ("  khoảng trắng  " * 400, 64),
     ("a\n" * 1000, 7),
     ("một " + "b" * 50 + " hai", 20),
+    # A card: emoji headers, then a long text without line breaks.
+    ("🆕 TIN #1 · 💊 Mua bán ma túy\n🏘 Khu vực: Khu phố 3\n\n📝 Nội dung:\n" + WORDS * 80, 4096),
+    ("🆕" * 5000, 4096),
+    ("📝 " * 3000, 4096),
+    ("a🆕" * 50, 7),
 ]
 
 
 @pytest.mark.parametrize(("text", "limit"), SPLIT_CASES)
-def test_split_text_never_exceeds_the_limit(text: str, limit: int) -> None:
+def test_split_text_never_exceeds_the_limit_telegram_counts(text: str, limit: int) -> None:
     pieces = split_text(text, limit)
     assert pieces
-    assert all(len(piece) <= limit for piece in pieces), [len(p) for p in pieces]
+    lengths = [_telegram_length(piece) for piece in pieces]
+    assert all(length <= limit for length in lengths), lengths
 
 
 @pytest.mark.parametrize(("text", "limit"), SPLIT_CASES)
