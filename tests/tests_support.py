@@ -7,6 +7,13 @@ import re
 from chat import Person
 
 RECEIPT = re.compile(r"\b(\d{4}) (\d{4}) (\d{4}) (\d{4})\b")
+MENU_BUTTONS = [
+    "📝 Gửi tin tố giác",
+    "🔎 Tra cứu tin đã gửi",
+    "📞 Đường dây nóng",
+    "🔒 Quyền riêng tư",
+    "🌐 English",
+]
 
 
 async def send_tip(resident: Person, text: str = "Tối nào cũng có người bán ma túy đá") -> str:

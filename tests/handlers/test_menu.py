@@ -5,17 +5,11 @@ from __future__ import annotations
 from bot.emulator import BotApiEmulator
 from chat import Group, Person
 from conftest import GROUP_ID, OFFICER_ID, OTHER_GROUP_ID
+from tests_support import MENU_BUTTONS
 
 INFO = "\u2139\ufe0f"  # the "information" emoji, escaped: ruff flags it as a letter
 PHOTO = b"\xff\xd8\xff\xe0" + b"fake-jpeg-body" * 20
 MENU = "Bạn muốn làm gì? Bấm một nút bên dưới."
-MENU_BUTTONS = [
-    "📝 Gửi tin tố giác",
-    "🔎 Tra cứu tin đã gửi",
-    "📞 Đường dây nóng",
-    "🔒 Quyền riêng tư",
-    "🌐 English",
-]
 ENGLISH_BUTTONS = [
     "📝 Send a tip",
     "🔎 Check a tip I sent",
