@@ -13,7 +13,7 @@ from telegram.ext import Application, ApplicationBuilder
 
 from bot.channels import telegram as telegram_channel
 from bot.config import Settings
-from handlers import cards, group, lookup, menu, tips
+from handlers import cards, group, lookup, menu, queue, relay, tips
 from handlers.context import Clock, Services, utc_now
 from handlers.dispatch import Dispatcher
 from handlers.i18n import LANGUAGES, Catalogue
@@ -24,9 +24,17 @@ from storage.db import create_engine, session_factory, unit_of_work
 
 log = logging.getLogger(__name__)
 
-# Tried in this order: a receipt the resident was asked for wins over a draft in progress
-# (the lookup claims only that, or 16 bare digits); the menu answers whatever is left.
-ROUTERS: Final[tuple[Router, ...]] = (lookup.router, tips.router, menu.router, group.router)
+# Tried in this order. Residents: an answer to an officer's question, then a receipt they
+# were asked for (or 16 bare digits), then a draft in progress; the menu answers the rest.
+# Officers' groups: card buttons and replies, then set-up commands.
+ROUTERS: Final[tuple[Router, ...]] = (
+    relay.router,
+    lookup.router,
+    tips.router,
+    menu.router,
+    queue.router,
+    group.router,
+)
 COMMANDS: Final = ("start", "gui", "tracuu", "huy", "riengtu")
 REPOST_SECONDS: Final = 30
 PURGE_MINUTES: Final = 30

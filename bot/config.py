@@ -6,6 +6,7 @@ import os
 import re
 import tomllib
 import unicodedata
+from datetime import time
 from pathlib import Path
 from typing import Any, Final, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -18,6 +19,8 @@ from pydantic_settings import (
     SettingsConfigDict,
     SettingsError,
 )
+
+from storage.models import Category
 
 CONFIG_ENV: Final = "HOMTHU_CONFIG"
 DEFAULT_CONFIG_PATH: Final = Path("config.toml")
@@ -188,6 +191,160 @@ class LimitsSection(BaseModel):
     draft_ttl_hours: int = Field(default=72, ge=1)
 
 
+PRIORITIES: Final = ("urgent", "high", "normal", "low")
+_FLAG_CODE: Final = re.compile(r"[a-z][a-z0-9_]{0,31}")
+_CLOCK: Final = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
+_DEFAULT_CATEGORY_PRIORITY: Final = {
+    Category.DEALING.value: "high",
+    Category.USE.value: "normal",
+    Category.DEN.value: "high",
+    Category.PSYCHOSIS.value: "urgent",
+    Category.PLANTS.value: "normal",
+    Category.DISGUISED.value: "normal",
+    Category.DRIVING.value: "high",
+    Category.SCHOOL.value: "high",
+    Category.OTHER.value: "low",
+}
+
+
+class KeywordRule(BaseModel):
+    """Words or phrases that, found in a tip, flag it and raise its priority."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    words: list[str] = Field(min_length=1)
+    flag: str
+    priority: str
+
+    @field_validator("words")
+    @classmethod
+    def _no_blank_words(cls, value: list[str]) -> list[str]:
+        if any(not word.strip() for word in value):
+            raise ValueError("contains an empty word")
+        return value
+
+    @field_validator("flag")
+    @classmethod
+    def _flag_shape(cls, value: str) -> str:
+        # The flag is also a catalogue key (flag.<code>), so it must be a plain name.
+        if not _FLAG_CODE.fullmatch(value):
+            raise ValueError('is not a flag name of lowercase letters, digits and "_"')
+        return value
+
+    @field_validator("priority")
+    @classmethod
+    def _known_priority(cls, value: str) -> str:
+        if value not in PRIORITIES:
+            raise ValueError(f"is not a priority; use one of {', '.join(PRIORITIES)}")
+        return value
+
+
+class SpamRules(BaseModel):
+    """What makes a tip look like spam; such tips are labelled, never dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_chars: int = Field(default=15, ge=0)
+
+
+class TriageSection(BaseModel):
+    """How new tips are prioritised and flagged, and how often officers are reminded."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    category_priority: dict[str, str] = _DEFAULT_CATEGORY_PRIORITY
+    keywords: list[KeywordRule] = [
+        KeywordRule(
+            words=[
+                "ngáo đá",
+                "loạn thần",
+                "cầm dao",
+                "cầm kiếm",
+                "có súng",
+                "đâm chém",
+                "đe dọa giết",
+                "đang đánh",
+                "phóng hỏa",
+                "bắt con tin",
+            ],
+            flag="danger_now",
+            priority="urgent",
+        ),
+        KeywordRule(
+            words=[
+                "con dao",
+                "dao găm",
+                "dao phay",
+                "dao bầu",
+                "mã tấu",
+                "thanh kiếm",
+                "khẩu súng",
+                "súng ngắn",
+                "súng săn",
+                "súng tự chế",
+                "nổ súng",
+                "giấu súng",
+                "lựu đạn",
+                "vũ khí",
+            ],
+            flag="weapon",
+            priority="urgent",
+        ),
+        KeywordRule(
+            words=["đang bán", "đang giao hàng", "đang giao dịch", "đang mua bán", "đang tụ tập"],
+            flag="selling_now",
+            priority="high",
+        ),
+        KeywordRule(
+            words=[
+                "học sinh",
+                "sinh viên",
+                "trường học",
+                "cổng trường",
+                "ký túc xá",
+                "trẻ em",
+                "vị thành niên",
+            ],
+            flag="school",
+            priority="high",
+        ),
+    ]
+    spam: SpamRules = SpamRules()
+    urgent_remind_minutes: int = Field(default=15, ge=1, le=1440)
+    digest_time: str = "07:30"
+    block_days: int = Field(default=30, ge=1, le=365)
+    duplicate_window_hours: int = Field(default=24, ge=1, le=720)
+
+    @field_validator("category_priority")
+    @classmethod
+    def _known_categories(cls, value: dict[str, str]) -> dict[str, str]:
+        known = [category.value for category in Category]
+        for category, priority in value.items():
+            if category not in known:
+                raise ValueError(
+                    f'names "{category}", which is not a tip category ({", ".join(known)})'
+                )
+            if priority not in PRIORITIES:
+                raise ValueError(
+                    f'gives "{category}" the priority "{priority}", '
+                    f"which is not one of {', '.join(PRIORITIES)}"
+                )
+        # A table that names a few categories changes those; the rest keep their defaults.
+        return {**_DEFAULT_CATEGORY_PRIORITY, **value}
+
+    @field_validator("digest_time")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        if not _CLOCK.fullmatch(value):
+            raise ValueError('is not a time of day as HH:MM, e.g. "07:30"')
+        return value
+
+    @property
+    def digest_at(self) -> time:
+        """The local time of day the daily digest goes out."""
+        return time.fromisoformat(self.digest_time)
+
+
 class Hotline(BaseModel):
     """A phone line residents can call instead of writing."""
 
@@ -262,6 +419,7 @@ class Settings(BaseSettings):
     telegram: TelegramSection = TelegramSection()
     database: DatabaseSection = DatabaseSection()
     limits: LimitsSection = LimitsSection()
+    triage: TriageSection = TriageSection()
     wards: list[Ward] = Field(min_length=1)
     telegram_bot_token: SecretStr | None = Field(default=None, validation_alias=TOKEN_ENV)
     secret_key: SecretStr | None = Field(default=None, validation_alias=SECRET_KEY_ENV)

@@ -1,45 +1,148 @@
-"""Tip cards in the officers' group: rendering, posting, and re-posting what failed."""
+"""Tip cards in the officers' group: rendering, posting, re-posting what failed, editing."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Final
 
 from handlers.context import Services
-from handlers.events import DeliveryError, EventKind, Media, Outbound
-from handlers.text import split_text
+from handlers.events import Choice, DeliveryError, EventKind, Media, Outbound
+from handlers.router import callback
+from handlers.text import split_text, utf16_length
+from handlers.triage import Priority
+from storage import queue as queue_repo
 from storage import repositories as repo
 from storage.db import unit_of_work
-from storage.models import Tip, TipAttachment
+from storage.models import Tip, TipAttachment, TipStatus
 
 log = logging.getLogger(__name__)
 
+NAMESPACE: Final = "q"
 TEXT_LIMIT: Final = 4096
-POST_LOCK: Final = "cards:post"
+# The tip's own words on the card stop here; the rest follows as replies. A fixed cut keeps
+# the card and its continuation stable while the header around it changes.
+CARD_TEXT_BUDGET: Final = 3000
+CLOSED: Final = frozenset(
+    {TipStatus.RESOLVED, TipStatus.UNFOUNDED, TipStatus.DUPLICATE, TipStatus.SPAM}
+)
+STATUS_ICONS: Final = {
+    TipStatus.NEW: "🆕",
+    TipStatus.ACKNOWLEDGED: "👮",
+    TipStatus.VERIFYING: "🔍",
+    TipStatus.REFERRED: "↗️",
+    TipStatus.RESOLVED: "✅",
+    TipStatus.UNFOUNDED: "⛔",
+    TipStatus.DUPLICATE: "♊",
+    TipStatus.SPAM: "🗑",
+}
 
 
-def render(services: Services, tip: Tip) -> list[str]:
-    """Return the card's text for the officers, split into pieces Telegram accepts."""
-    catalogue, language = services.catalogue, services.settings.bot.language
+@dataclass(frozen=True, slots=True)
+class CardView:
+    """Everything a card shows, read in one go."""
+
+    tip: Tip
+    attachments: Sequence[TipAttachment]
+    contact: bool
+    blocked_until: datetime | None
+
+
+def button_data(tip: Tip, action: str) -> str:
+    """Return a card button's data: tip, card version and action, short and checkable."""
+    return callback(NAMESPACE, f"{tip.id}:{tip.card_version}:{action}")
+
+
+def _cut(text: str) -> int:
+    """Return where the card's share of the tip text ends."""
+    if utf16_length(text) <= CARD_TEXT_BUDGET:
+        return len(text)
+    return len(split_text(text, CARD_TEXT_BUDGET)[0])
+
+
+def _age(services: Services, since: datetime, now: datetime) -> str:
+    minutes = max(0, int((now - since).total_seconds() // 60))
+    language = services.settings.bot.language
+    if minutes < 60:
+        return services.catalogue.text(language, "card.age_minutes", n=minutes)
+    if minutes < 48 * 60:
+        return services.catalogue.text(language, "card.age_hours", n=minutes // 60)
+    return services.catalogue.text(language, "card.age_days", n=minutes // 1440)
+
+
+def main_choices(services: Services, tip: Tip) -> tuple[tuple[Choice, ...], ...]:
+    """Return the card's action buttons for its current state."""
+    language = services.settings.bot.language
+
+    def button(action: str) -> Choice:
+        return Choice(
+            services.catalogue.text(language, f"queue.button_{action}"), button_data(tip, action)
+        )
+
+    first = (button("assign"),) if tip.assignee_id else (button("claim"), button("assign"))
+    return (first, (button("status"), button("ask")), (button("note"), button("block")))
+
+
+def render(services: Services, view: CardView, now: datetime) -> Outbound:
+    """Return the card as officers see it: facts first, then the resident's words."""
+    tip, settings = view.tip, services.settings
+    tz = settings.bot.tz
 
     def t(key: str, **values: object) -> str:
-        return catalogue.text(language, key, **values)
+        return services.catalogue.text(settings.bot.language, key, **values)
 
-    tz = services.settings.bot.tz
+    flags = " · ".join(t(f"flag.{f['code']}") for f in tip.flags)
     lines = [
-        t("card.header", number=tip.id, category=t(f"category.{tip.category.value}")),
+        t(
+            "card.header",
+            icon=STATUS_ICONS[tip.status],
+            number=tip.id,
+            category=t(f"category.{tip.category.value}"),
+        ),
+        t(f"priority.{Priority(tip.priority).value}") + (f" · ⚑ {flags}" if flags else ""),
         t("card.area", area=tip.area or t("tip.area_unknown")),
     ]
     if tip.place:
         lines.append(t("card.place", place=tip.place))
     if tip.latitude is not None and tip.longitude is not None:
         lines.append(t("card.map", lat=f"{tip.latitude:.5f}", lon=f"{tip.longitude:.5f}"))
-    lines.append(t("card.received", time=tip.created_at.astimezone(tz).strftime("%H:%M %d/%m/%Y")))
+    received = tip.created_at.astimezone(tz).strftime("%H:%M %d/%m/%Y")
+    lines.append(t("card.received", time=received, age=_age(services, tip.created_at, now)))
+    who = tip.assignee_name or t("card.nobody")
+    lines.append(t("card.status", status=t(f"status.{tip.status.value}"), who=who))
+    if tip.last_action:
+        lines.append(t("card.last_action", action=tip.last_action))
     if tip.attachment_count:
         lines.append(t("card.files", count=tip.attachment_count))
-    lines += ["", t("card.text"), tip.text]
-    return split_text("\n".join(lines), TEXT_LIMIT)
+    lines.append(t("card.contact_yes" if view.contact else "card.contact_no"))
+    if view.blocked_until is not None and view.blocked_until > now:
+        lines.append(
+            t("card.blocked", until=view.blocked_until.astimezone(tz).strftime("%d/%m/%Y"))
+        )
+    cut = _cut(tip.text)
+    words = tip.text[:cut] + (t("card.continued") if cut < len(tip.text) else "")
+    lines += ["", t("card.text"), words]
+    return Outbound(text="\n".join(lines), choices=main_choices(services, tip))
+
+
+def continuation(tip: Tip) -> list[str]:
+    """Return the rest of a long tip text, in pieces posted as replies to the card."""
+    rest = tip.text[_cut(tip.text) :].strip()
+    return split_text(rest, TEXT_LIMIT) if rest else []
+
+
+async def load_view(services: Services, tip_id: int) -> CardView | None:
+    """Read a tip and what its card shows about it."""
+    async with unit_of_work(services.sessions) as session:
+        tip = await repo.get_tip(session=session, tip_id=tip_id)
+        if tip is None:
+            return None
+        attachments = await repo.attachments_of(session=session, tip_id=tip_id)
+        contact = await repo.get_contact_link(session=session, tip_id=tip_id) is not None
+        blocked = await queue_repo.blocked_until(session=session, sender_tag=tip.sender_tag)
+    return CardView(tip, attachments, contact, blocked)
 
 
 def _caption(services: Services, tip: Tip, item: TipAttachment) -> str:
@@ -52,65 +155,101 @@ def _caption(services: Services, tip: Tip, item: TipAttachment) -> str:
     )
 
 
-async def post_tip(services: Services, tip: Tip, attachments: Sequence[TipAttachment]) -> None:
-    """Post a tip's card, then its attachments as replies to it, recording each as it lands.
+async def post_tip(services: Services, tip_id: int) -> None:
+    """Post what has not yet reached the group of one tip: its card, then its files.
 
-    Files go by their file handle (a fresh upload from the group's point of view), never
-    forwarded: a forward would show who sent them.
+    Each piece is recorded as it lands, so a retry posts only what is missing. Files go by
+    their file handle, never forwarded: a forward would show who sent them.
     """
-    assert tip.id is not None
     channel = services.channel(services.officer_channel)
-    group = str(services.ward(tip.ward_code).officer_chat_id)
-    card_id = tip.card_message_id
-    if card_id is None:
-        first, *rest = render(services, tip)
-        card_id = (await channel.send(group, Outbound(text=first))).message_id
-        async with unit_of_work(services.sessions) as session:
-            await repo.mark_card_posted(
-                session=session, tip_id=tip.id, message_id=card_id, now=services.clock()
+    async with services.locks.hold(f"card:{tip_id}"):
+        view = await load_view(services, tip_id)
+        if view is None:
+            return
+        tip = view.tip
+        group = str(services.ward(tip.ward_code).officer_chat_id)
+        card_id = tip.card_message_id
+        if card_id is None:
+            urgent = tip.priority == Priority.URGENT
+            spam = any(flag["code"] == "suspected_spam" for flag in tip.flags)
+            card = render(services, view, services.clock())
+            sent = await channel.send(
+                group, Outbound(text=card.text, choices=card.choices, silent=not urgent or spam)
             )
-        for piece in rest:
-            await channel.send(group, Outbound(text=piece, reply_to=card_id, silent=True))
-    for item in attachments:
-        if item.posted_message_id is not None:
-            continue
-        media = Media(
-            kind=EventKind(item.kind.value),
-            file_id=item.file_id,
-            file_name=item.file_name,
-            mime_type=item.mime_type,
-        )
-        sent = await channel.send(
-            group,
-            Outbound(
-                text=_caption(services, tip, item), media=media, reply_to=card_id, silent=True
-            ),
-        )
-        assert item.id is not None
-        async with unit_of_work(services.sessions) as session:
-            await repo.mark_attachment_posted(
-                session=session, attachment_id=item.id, message_id=sent.message_id
+            card_id = sent.message_id
+            async with unit_of_work(services.sessions) as session:
+                await repo.mark_card_posted(
+                    session=session, tip_id=tip_id, message_id=card_id, now=services.clock()
+                )
+            for piece in continuation(tip):
+                await channel.send(group, Outbound(text=piece, reply_to=card_id, silent=True))
+            if urgent and not spam:
+                await pin_card(services, tip_id, group, card_id)
+        for item in view.attachments:
+            if item.posted_message_id is not None:
+                continue
+            media = Media(
+                kind=EventKind(item.kind.value),
+                file_id=item.file_id,
+                file_name=item.file_name,
+                mime_type=item.mime_type,
             )
+            caption = _caption(services, tip, item)
+            sent = await channel.send(
+                group, Outbound(text=caption, media=media, reply_to=card_id, silent=True)
+            )
+            assert item.id is not None
+            async with unit_of_work(services.sessions) as session:
+                await repo.mark_attachment_posted(
+                    session=session, attachment_id=item.id, message_id=sent.message_id
+                )
+
+
+async def pin_card(services: Services, tip_id: int, group: str, card_id: str) -> None:
+    """Pin an urgent card until someone claims it; a group without rights just skips it."""
+    try:
+        await services.channel(services.officer_channel).pin(group, card_id)
+    except DeliveryError as error:
+        log.warning("Could not pin the card of tip #%d: %s", tip_id, error)
+        return
+    async with unit_of_work(services.sessions) as session:
+        await queue_repo.set_pinned(session=session, tip_id=tip_id, pinned=True)
+
+
+async def post_one(services: Services, tip_id: int) -> bool:
+    """Post a tip's card now; on failure leave it to the retry job. Return whether it landed."""
+    try:
+        await post_tip(services, tip_id)
+    except DeliveryError as error:
+        log.warning("Tip #%d not posted yet (%s); will retry", tip_id, error)
+        return False
+    return True
 
 
 async def post_pending(services: Services) -> int:
     """Post every tip that has not fully reached its officers; return how many made it.
 
-    Runs after each submission and on a timer, so a tip stored while Telegram refused
-    (429, an outage, a restart) reaches the group later instead of being lost.
+    Runs on a timer and at start, so a tip stored while Telegram refused (429, an outage,
+    the bot removed from the group, a restart) reaches the group later instead of being lost.
     """
+    async with unit_of_work(services.sessions) as session:
+        pending = [tip.id for tip in await repo.tips_to_post(session=session) if tip.id]
     posted = 0
-    async with services.locks.hold(POST_LOCK):
-        async with unit_of_work(services.sessions) as session:
-            tips = await repo.tips_to_post(session=session)
-            files = {
-                t.id: await repo.attachments_of(session=session, tip_id=t.id or 0) for t in tips
-            }
-        for tip in tips:
-            try:
-                await post_tip(services, tip, files[tip.id])
-            except DeliveryError as error:
-                log.warning("Tip #%s not posted yet (%s); will retry", tip.id, error)
-                continue
-            posted += 1
+    for tip_id in pending:
+        posted += await post_one(services, tip_id)
     return posted
+
+
+async def refresh(services: Services, tip_id: int) -> None:
+    """Edit a posted card in place so it shows the tip as it is now."""
+    view = await load_view(services, tip_id)
+    if view is None or view.tip.card_message_id is None:
+        return
+    group = str(services.ward(view.tip.ward_code).officer_chat_id)
+    card = render(services, view, services.clock())
+    try:
+        await services.channel(services.officer_channel).edit(
+            group, view.tip.card_message_id, card
+        )
+    except DeliveryError as error:
+        log.warning("Could not update the card of tip #%d: %s", tip_id, error)

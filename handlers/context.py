@@ -95,6 +95,8 @@ class Turn:
     awaiting: str | None = None  # typed input a handler asked for; saved after the turn
     replies: list[Outbound] = field(default_factory=list)
     after_commit: list[AfterCommit] = field(default_factory=list)
+    notice: str | None = None
+    alert: bool = False
 
     def t(self, key: str, **values: object) -> str:
         """Return a catalogue text in this chat's language."""
@@ -103,6 +105,14 @@ class Turn:
     def say(self, text: str, choices: tuple[tuple[Choice, ...], ...] = ()) -> None:
         """Queue a text reply, with optional rows of choices, to the person who wrote."""
         self.replies.append(Outbound(text=text, choices=choices))
+
+    def notify(self, text: str, *, alert: bool = False) -> None:
+        """Answer the button press with a short notice, or a pop-up alert."""
+        self.notice, self.alert = text, alert
+
+    def send(self, message: Outbound) -> None:
+        """Queue a reply with everything Outbound offers (force-reply, reply-to, media)."""
+        self.replies.append(message)
 
     def then(self, work: AfterCommit) -> None:
         """Run ``work`` once this turn's writes are committed and its replies sent."""

@@ -131,12 +131,18 @@ class Dispatcher:
         event = turn.event
         channel = self.services.channel(event.channel)
         if event.kind is EventKind.CHOICE:
-            await channel.acknowledge(event)
+            await channel.acknowledge(event, turn.notice, alert=turn.alert)
         try:
             for reply in turn.replies:
                 await channel.send(event.chat, reply)
-            if event.kind is EventKind.CHOICE and event.message_id and turn.replies:
-                # The tapped message's buttons are spent; removing them prevents stale taps.
+            if (
+                event.private
+                and event.kind is EventKind.CHOICE
+                and event.message_id
+                and (turn.replies)
+            ):
+                # A resident's tapped message is spent; removing its buttons prevents stale
+                # taps. (A card in the officers' group keeps its buttons: it is edited instead.)
                 await channel.remove_choices(event.chat, event.message_id)
         except DeliveryError as error:
             log.warning("Reply to %s not delivered: %s", turn.pseudonym, error)

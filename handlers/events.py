@@ -52,7 +52,8 @@ class Inbound:
     """One thing a person did, in a chat, on a channel.
 
     ``chat`` and ``user`` are the channel's own addresses. Handlers use ``chat`` only to
-    answer and to derive keyed-hash pseudonyms; it is never stored in clear.
+    answer and to derive keyed-hash pseudonyms; it is never stored in clear. ``user_name``
+    is filled in only in group chats (the officers'), never for a resident's private chat.
     """
 
     channel: str
@@ -69,6 +70,8 @@ class Inbound:
     media: Media | None = None
     language: str | None = None
     callback_id: str | None = None
+    reply_to: str | None = None
+    user_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +91,7 @@ class Outbound:
     media: Media | None = None
     reply_to: str | None = None
     silent: bool = False
+    force_reply: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,10 +120,24 @@ class Channel(Protocol):
         """Send a message (text, media with caption, choices) to a chat."""
         ...
 
-    async def acknowledge(self, event: Inbound, notice: str | None = None) -> None:
-        """Tell the platform that a button press was handled (clears the spinner)."""
+    async def acknowledge(
+        self, event: Inbound, notice: str | None = None, *, alert: bool = False
+    ) -> None:
+        """Tell the platform a button press was handled, optionally with a notice or alert."""
         ...
 
     async def remove_choices(self, chat: str, message_id: str) -> None:
         """Take the buttons off a message that is no longer current."""
+        ...
+
+    async def edit(self, chat: str, message_id: str, message: Outbound) -> None:
+        """Replace a message's text and choices in place."""
+        ...
+
+    async def pin(self, chat: str, message_id: str) -> None:
+        """Pin a message in a group, quietly."""
+        ...
+
+    async def unpin(self, chat: str, message_id: str) -> None:
+        """Unpin a message in a group."""
         ...

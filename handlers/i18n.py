@@ -31,11 +31,17 @@ class Catalogue:
 
     @classmethod
     def load(cls, folder: Path = LOCALES) -> Catalogue:
-        """Read every ``<language>.toml`` in the folder."""
-        texts = {}
+        """Read every ``<language>/<feature>.toml`` in the folder: one file per feature."""
+        texts: dict[str, dict[str, str]] = {}
         for language in LANGUAGES:
-            with (folder / f"{language}.toml").open("rb") as handle:
-                texts[language] = _flatten(tomllib.load(handle))
+            merged = texts.setdefault(language, {})
+            for path in sorted((folder / language).glob("*.toml")):
+                with path.open("rb") as handle:
+                    table = _flatten(tomllib.load(handle))
+                clash = merged.keys() & table.keys()
+                if clash:
+                    raise ValueError(f"{path}: keys defined twice: {sorted(clash)}")
+                merged.update(table)
         return cls(texts)
 
     def keys(self, language: str) -> frozenset[str]:

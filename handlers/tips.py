@@ -7,15 +7,17 @@ import json
 import logging
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Final
 
 from pydantic import BaseModel, Field
 
-from handlers import cards, menu
+from handlers import cards, menu, triage
 from handlers.context import Turn
 from handlers.events import MEDIA_KINDS, Choice, EventKind, Inbound
 from handlers.router import Router, callback
 from handlers.text import match_choice
+from storage import queue as queue_repo
 from storage import repositories as repo
 from storage.models import AttachmentKind, Category, TipBase
 
@@ -517,6 +519,24 @@ async def submit(turn: Turn, state: DraftState) -> None:
     def seal(tip_id: int) -> bytes:
         return services.keyring.seal(contact, context=f"contact:{tip_id}")
 
+    sender = services.keyring.digest("sender", f"{event.channel}:{event.chat}")
+    blocked = await queue_repo.blocked_until(session=turn.session, sender_tag=sender)
+    if blocked is not None and blocked > turn.now:
+        # Said plainly but without detail: the draft stays, and the hotline is the way.
+        await _go(turn, state, Step.REVIEW, prefix=turn.t("tip.sender_blocked"))
+        return
+    window = timedelta(hours=services.settings.triage.duplicate_window_hours)
+    assessment = triage.assess(
+        category=data.category,
+        text=data.text,
+        place=data.place,
+        has_location=data.latitude is not None,
+        attachment_count=len(data.attachments),
+        earlier_texts=await queue_repo.recent_texts(
+            session=turn.session, sender_tag=sender, since=turn.now - window
+        ),
+        rules=services.settings.triage,
+    )
     tip = await repo.create_tip(
         session=turn.session,
         tip_in=TipBase(
@@ -536,16 +556,25 @@ async def submit(turn: Turn, state: DraftState) -> None:
         contact_sealer=seal if data.contact else None,
         now=turn.now,
     )
-    await repo.delete_draft(session=turn.session, chat_key=turn.chat_key)
     assert tip.id is not None
+    await queue_repo.set_triage(
+        session=turn.session,
+        tip_id=tip.id,
+        priority=assessment.priority.value,
+        flags=[{"code": flag.code, "rule": flag.rule} for flag in assessment.flags],
+    )
+    await queue_repo.set_sender(session=turn.session, tip_id=tip.id, sender_tag=sender)
+    await repo.delete_draft(session=turn.session, chat_key=turn.chat_key)
     log.info(
-        "Tip #%d stored for ward %s with %d attachment(s)",
+        "Tip #%d stored for ward %s with %d attachment(s), priority %s",
         tip.id,
         tip.ward_code,
         tip.attachment_count,
+        assessment.priority.value,
     )
     turn.say(
         turn.t("tip.sent", number=tip.id, receipt=format_receipt(receipt)),
         menu.menu_choices(turn),
     )
-    turn.then(lambda: cards.post_pending(services))
+    tip_id = tip.id
+    turn.then(lambda: cards.post_one(services, tip_id))

@@ -1,4 +1,4 @@
-"""Database tables: drafts, tips, their attachments and sealed contact links, chat state."""
+"""Database tables: drafts, tips and what officers do with them, sealed contact links."""
 
 from __future__ import annotations
 
@@ -137,6 +137,19 @@ class Tip(TipBase, table=True):
     updated_at: datetime = _timestamp()
     card_message_id: str | None = Field(default=None, max_length=32)
     posted_at: datetime | None = _timestamp(default=None, nullable=True)
+    priority: str = Field(default="normal", max_length=8, index=True)
+    flags: list[dict[str, str]] = Field(default_factory=list, sa_type=sa.JSON)
+    # A keyed hash of the sender's chat: links a sender's tips (spam, blocking), names nobody.
+    sender_tag: str | None = Field(default=None, max_length=64, index=True)
+    assignee_id: int | None = Field(default=None, sa_type=sa.BigInteger)
+    assignee_name: str | None = Field(default=None, max_length=128)
+    claimed_at: datetime | None = _timestamp(default=None, nullable=True)
+    closed_at: datetime | None = _timestamp(default=None, nullable=True)
+    reminded_at: datetime | None = _timestamp(default=None, nullable=True)
+    last_action: str | None = Field(default=None, max_length=200)
+    # Bumped on every change; buttons carry it, so a button from an older card cannot act twice.
+    card_version: int = Field(default=1)
+    pinned: bool = Field(default=False)
 
 
 # Tips as a resident sees them on lookup: status and times, nothing else.
@@ -186,3 +199,76 @@ class Throttle(SQLModel, table=True):
     scope: str = Field(primary_key=True, max_length=16)
     window_start: datetime = _timestamp()
     count: int = Field(default=0)
+
+
+# Audit log: every officer action, append-only (the repositories only ever insert).
+class TipEvent(SQLModel, table=True):
+    """Who did what to a tip, when, and what it was before and after."""
+
+    __tablename__ = "tip_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    tip_id: int = Field(foreign_key="tips.id", index=True, ondelete="CASCADE")
+    at: datetime = _timestamp()
+    actor_id: int | None = Field(default=None, sa_type=sa.BigInteger)
+    actor_name: str | None = Field(default=None, max_length=128)
+    action: str = Field(max_length=24)
+    before: str | None = Field(default=None, max_length=64)
+    after: str | None = Field(default=None, max_length=64)
+    detail: str | None = None
+
+
+# The anonymous conversation between officers and the sender of a tip.
+class TipMessage(SQLModel, table=True):
+    """A question from an officer or an answer from the sender."""
+
+    __tablename__ = "tip_messages"
+
+    id: int | None = Field(default=None, primary_key=True)
+    tip_id: int = Field(foreign_key="tips.id", index=True, ondelete="CASCADE")
+    direction: str = Field(max_length=16)
+    text: str
+    at: datetime = _timestamp()
+    officer_id: int | None = Field(default=None, sa_type=sa.BigInteger)
+    # Keyed hash of (sender's chat, question message): a reply to it finds the tip again.
+    resident_ref: str | None = Field(default=None, max_length=64, unique=True)
+    group_message_id: str | None = Field(default=None, max_length=32)
+
+
+# Force-reply prompts the bot put in an officers' group, waiting for the officer's text.
+class GroupPrompt(SQLModel, table=True):
+    """What an officer's reply to a bot prompt means: a question or a note on a tip."""
+
+    __tablename__ = "group_prompts"
+
+    group_chat: str = Field(primary_key=True, max_length=32)
+    message_id: str = Field(primary_key=True, max_length=32)
+    tip_id: int = Field(foreign_key="tips.id", index=True, ondelete="CASCADE")
+    kind: str = Field(max_length=8)
+    officer_id: int = Field(sa_type=sa.BigInteger)
+    created_at: datetime = _timestamp()
+
+
+# Blocks: a sender (by keyed-hash tag) who may not send tips until a date.
+class SenderBlock(SQLModel, table=True):
+    """A pseudonymous sender an officer blocked for spam."""
+
+    __tablename__ = "sender_blocks"
+
+    sender_tag: str = Field(primary_key=True, max_length=64)
+    until: datetime = _timestamp()
+    tip_id: int | None = Field(default=None, foreign_key="tips.id", ondelete="SET NULL")
+    created_at: datetime = _timestamp()
+
+
+# Officers' display names, learned when they act in their group (config holds only ids).
+class Officer(SQLModel, table=True):
+    """A ward officer as the group knows them."""
+
+    __tablename__ = "officers"
+
+    user_id: int = Field(
+        primary_key=True, sa_type=sa.BigInteger, sa_column_kwargs={"autoincrement": False}
+    )
+    name: str = Field(max_length=128)
+    seen_at: datetime = _timestamp()

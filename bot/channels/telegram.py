@@ -12,6 +12,7 @@ from typing import Final, TypeVar
 
 from telegram import (
     Bot,
+    ForceReply,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
@@ -55,7 +56,9 @@ def _retry_after(error: RetryAfter) -> float:
     return value.total_seconds() if isinstance(value, dtm.timedelta) else float(value)
 
 
-def _keyboard(message: Outbound) -> InlineKeyboardMarkup | None:
+def _keyboard(message: Outbound) -> InlineKeyboardMarkup | ForceReply | None:
+    if message.force_reply:
+        return ForceReply(selective=False)
     if not message.choices:
         return None
     return InlineKeyboardMarkup(
@@ -101,29 +104,36 @@ def to_inbound(update: Update, bot_username: str | None = None) -> Inbound | Non
         message = query.message
         if message is None:
             return None
+        private = message.chat.type == "private"
         return Inbound(
             channel=NAME,
             chat=str(message.chat.id),
             kind=EventKind.CHOICE,
             user=str(query.from_user.id),
-            private=message.chat.type == "private",
+            private=private,
             message_id=str(message.message_id),
             choice=query.data or "",
             language=query.from_user.language_code,
             callback_id=query.id,
+            user_name=None if private else query.from_user.full_name,
         )
     message = update.message
     if message is None or message.from_user is None:
         return None
     # Stickers, contacts, polls, dice...: the core answers them without seeing their content.
+    private = message.chat.type == "private"
+    replied = message.reply_to_message
     base = Inbound(
         channel=NAME,
         chat=str(message.chat.id),
         kind=EventKind.UNSUPPORTED,
         user=str(message.from_user.id),
-        private=message.chat.type == "private",
+        private=private,
         message_id=str(message.message_id),
         language=message.from_user.language_code,
+        reply_to=str(replied.message_id) if replied is not None else None,
+        # Names cross over only from groups (officers); a resident's never does.
+        user_name=None if private else message.from_user.full_name,
     )
     text = message.text
     if text is not None:
@@ -202,7 +212,7 @@ class TelegramChannel:
         self,
         chat: str,
         text: str,
-        markup: InlineKeyboardMarkup | None,
+        markup: InlineKeyboardMarkup | ForceReply | None,
         reply: ReplyParameters | None,
         silent: bool,
     ) -> Sent:
@@ -213,7 +223,7 @@ class TelegramChannel:
 
             def send(
                 piece: str = piece,
-                keyboard: InlineKeyboardMarkup | None = markup if last else None,
+                keyboard: InlineKeyboardMarkup | ForceReply | None = markup if last else None,
                 reply_to: ReplyParameters | None = reply if index == 0 else None,
             ) -> Awaitable[Message]:
                 return self._bot.send_message(
@@ -235,7 +245,7 @@ class TelegramChannel:
         message: Outbound,
         caption: str | None,
         reply: ReplyParameters | None,
-        markup: InlineKeyboardMarkup | None,
+        markup: InlineKeyboardMarkup | ForceReply | None,
     ) -> Message:
         assert message.media is not None
         media = message.media
@@ -256,12 +266,14 @@ class TelegramChannel:
             return await self._bot.send_audio(audio=media.file_id, **common)  # type: ignore[arg-type]
         return await self._bot.send_document(document=media.file_id, **common)  # type: ignore[arg-type]
 
-    async def acknowledge(self, event: Inbound, notice: str | None = None) -> None:
-        """Answer the button press so the resident's spinner stops."""
+    async def acknowledge(
+        self, event: Inbound, notice: str | None = None, *, alert: bool = False
+    ) -> None:
+        """Answer the button press so the spinner stops, with a notice or an alert."""
         if event.callback_id is None:
             return
         try:
-            await self._bot.answer_callback_query(event.callback_id, text=notice)
+            await self._bot.answer_callback_query(event.callback_id, text=notice, show_alert=alert)
         except TelegramError as error:
             # An old query cannot be answered any more; the reply that follows still goes.
             log.info("Callback answer failed: %s", error.message)
@@ -274,6 +286,38 @@ class TelegramChannel:
             )
         except TelegramError as error:
             log.info("Could not remove buttons: %s", error.message)
+
+    async def edit(self, chat: str, message_id: str, message: Outbound) -> None:
+        """Replace a message's text and buttons; an unchanged message is not an error."""
+        markup = _keyboard(message)
+
+        def edit() -> Awaitable[object]:
+            return self._bot.edit_message_text(
+                chat_id=int(chat),
+                message_id=int(message_id),
+                text=split_text(message.text, TEXT_LIMIT)[0],
+                reply_markup=markup if isinstance(markup, InlineKeyboardMarkup) else None,
+            )
+
+        try:
+            await self._call(edit)
+        except DeliveryError as error:
+            if "not modified" not in str(error):
+                raise
+
+    async def pin(self, chat: str, message_id: str) -> None:
+        """Pin a message without a second notification."""
+        await self._call(
+            lambda: self._bot.pin_chat_message(
+                chat_id=int(chat), message_id=int(message_id), disable_notification=True
+            )
+        )
+
+    async def unpin(self, chat: str, message_id: str) -> None:
+        """Unpin a message."""
+        await self._call(
+            lambda: self._bot.unpin_chat_message(chat_id=int(chat), message_id=int(message_id))
+        )
 
 
 def register(application: Application, dispatcher: Dispatcher) -> None:  # type: ignore[type-arg]

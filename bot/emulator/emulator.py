@@ -406,7 +406,7 @@ class BotApiEmulator:
         times: int = 1,
         chat_id: int | None = None,
     ) -> None:
-        """Make the next ``times`` calls of ``method`` (to ``chat_id``, if set) answer this error."""
+        """Make the next ``times`` calls of ``method`` (to ``chat_id``, if set) fail so."""
         canonical = self.api.resolve(method)
         if canonical is None:
             raise ValueError(f"unknown Bot API method {method!r}")

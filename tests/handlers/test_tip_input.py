@@ -237,7 +237,9 @@ async def test_a_long_tip_reaches_the_group_split_in_pieces(
     card, rest = officers.messages()
     assert card.text.startswith("🆕 TIN #1 · 💊 Mua bán ma túy")
     assert rest.reply_to == card.message_id
-    joined = "".join((card.text + rest.text).split())
+    assert card.text.endswith("… (xem tiếp bên dưới)")
+    shown = card.text.removesuffix("… (xem tiếp bên dưới)")
+    joined = "".join((shown + rest.text).split())
     assert joined.endswith("".join(f"{first}\n{second}".split()))
 
 

@@ -1,0 +1,533 @@
+"""The officers' queue: card buttons (claim, assign, status, ask, note, block) and replies."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+from typing import Final
+
+from bot.config import Ward
+from handlers import cards
+from handlers.cards import CLOSED, NAMESPACE, button_data
+from handlers.context import Services, Turn
+from handlers.events import Choice, DeliveryError, EventKind, Outbound
+from handlers.router import Router, Scope, callback
+from storage import queue as queue_repo
+from storage import repositories as repo
+from storage.crypto import SealError
+from storage.db import unit_of_work
+from storage.models import Tip, TipStatus
+
+log = logging.getLogger(__name__)
+
+router = Router(__name__, scope=Scope.GROUP)
+
+ANSWER_NAMESPACE: Final = "a"
+NOTIFY_RESIDENT: Final = frozenset({TipStatus.ACKNOWLEDGED, TipStatus.RESOLVED})
+QUESTION_LIMIT: Final = 3500
+
+
+def group_ward(turn: Turn) -> Ward | None:
+    """Return the ward whose officers' group this event comes from."""
+    for ward in turn.services.settings.wards:
+        if str(ward.officer_chat_id) == turn.event.chat:
+            return ward
+    return None
+
+
+def _user(turn: Turn) -> int | None:
+    user = turn.event.user
+    return int(user) if user and user.lstrip("-").isdigit() else None
+
+
+def may_act(ward: Ward, user: int | None) -> bool:
+    """Return whether this person is one of the ward's officers or supervisors."""
+    return user is not None and (user in ward.officers or user in ward.supervisors)
+
+
+def _officer_t(services: Services, key: str, **values: object) -> str:
+    return services.catalogue.text(services.settings.bot.language, key, **values)
+
+
+async def _actor(turn: Turn) -> tuple[int, str]:
+    """Return who is acting, remembering their display name for cards and assign lists."""
+    user = _user(turn)
+    assert user is not None
+    name = (turn.event.user_name or "").strip() or turn.t("queue.officer_fallback", id=user)
+    await queue_repo.remember_officer(session=turn.session, user_id=user, name=name, now=turn.now)
+    return user, name
+
+
+@router.choice(NAMESPACE)
+async def on_card_button(turn: Turn, value: str) -> bool:
+    """Act on a card button, if the person may and the card is current."""
+    parts = value.split(":", 3)
+    ward = group_ward(turn)
+    if len(parts) < 3 or not parts[0].isdigit() or not parts[1].isdigit() or ward is None:
+        turn.notify(turn.t("queue.unknown_button"), alert=True)
+        return True
+    tip_id, version, action = int(parts[0]), int(parts[1]), parts[2]
+    argument = parts[3] if len(parts) == 4 else ""
+    if not may_act(ward, _user(turn)):
+        turn.notify(turn.t("queue.not_allowed"), alert=True)
+        return True
+    tip = await repo.get_tip(session=turn.session, tip_id=tip_id)
+    if tip is None or tip.ward_code != ward.code:
+        turn.notify(turn.t("queue.not_this_ward"), alert=True)
+        return True
+    if version != tip.card_version:
+        # A button from an older state of the card: show the card as it is, act on nothing.
+        turn.notify(turn.t("queue.stale"), alert=True)
+        turn.then(lambda: cards.refresh(turn.services, tip_id))
+        return True
+    await ACTIONS.get(action, _unknown)(turn, ward, tip, argument)
+    return True
+
+
+async def _unknown(turn: Turn, ward: Ward, tip: Tip, argument: str) -> None:
+    turn.notify(turn.t("queue.unknown_button"), alert=True)
+
+
+async def _claim(turn: Turn, ward: Ward, tip: Tip, argument: str) -> None:
+    assert tip.id is not None
+    user, name = await _actor(turn)
+    action = turn.t("queue.did_claim", name=name)
+    won = await queue_repo.claim(
+        session=turn.session,
+        tip_id=tip.id,
+        officer_id=user,
+        officer_name=name,
+        now=turn.now,
+        last_action=_stamped(turn, action),
+    )
+    if not won:
+        fresh = await repo.get_tip(session=turn.session, tip_id=tip.id)
+        holder = fresh.assignee_name if fresh and fresh.assignee_name else "?"
+        turn.notify(turn.t("queue.already_claimed", name=holder), alert=True)
+        turn.then(lambda: cards.refresh(turn.services, tip.id or 0))
+        return
+    await queue_repo.add_event(
+        session=turn.session,
+        tip_id=tip.id,
+        at=turn.now,
+        action="claim",
+        actor_id=user,
+        actor_name=name,
+        before=tip.status.value,
+        after=TipStatus.ACKNOWLEDGED.value if tip.status is TipStatus.NEW else tip.status.value,
+    )
+    turn.notify(turn.t("queue.claimed", number=tip.id))
+    _after_change(
+        turn,
+        tip,
+        unpin=True,
+        notify=TipStatus.ACKNOWLEDGED if tip.status is TipStatus.NEW else None,
+    )
+
+
+def _stamped(turn: Turn, action: str) -> str:
+    time = turn.now.astimezone(turn.services.settings.bot.tz).strftime("%H:%M %d/%m")
+    return f"{action} ({time})"
+
+
+def _after_change(
+    turn: Turn, tip: Tip, *, unpin: bool = False, notify: TipStatus | None = None
+) -> None:
+    """After the commit: edit the card, unpin it if asked, tell the resident if it matters."""
+    services, tip_id = turn.services, tip.id or 0
+    turn.then(lambda: cards.refresh(services, tip_id))
+    if unpin and tip.pinned and tip.card_message_id:
+        turn.then(lambda: _unpin(services, tip))
+    if notify is not None:
+        turn.then(lambda: notify_resident(services, tip_id, notify))
+
+
+async def _unpin(services: Services, tip: Tip) -> None:
+    assert tip.id is not None and tip.card_message_id is not None
+    group = str(services.ward(tip.ward_code).officer_chat_id)
+    try:
+        await services.channel(services.officer_channel).unpin(group, tip.card_message_id)
+    except DeliveryError as error:
+        log.warning("Could not unpin the card of tip #%d: %s", tip.id, error)
+        return
+    async with unit_of_work(services.sessions) as session:
+        await queue_repo.set_pinned(session=session, tip_id=tip.id, pinned=False)
+
+
+async def _show(turn: Turn, tip: Tip, choices: tuple[tuple[Choice, ...], ...]) -> None:
+    """Show a sub-menu in place of the card's buttons."""
+    services, tip_id = turn.services, tip.id or 0
+
+    async def edit() -> None:
+        view = await cards.load_view(services, tip_id)
+        if view is None or view.tip.card_message_id is None:
+            return
+        card = cards.render(services, view, services.clock())
+        group = str(services.ward(view.tip.ward_code).officer_chat_id)
+        await services.channel(services.officer_channel).edit(
+            group, view.tip.card_message_id, Outbound(text=card.text, choices=choices)
+        )
+
+    turn.then(edit)
+
+
+def _back(turn: Turn, tip: Tip) -> Choice:
+    return Choice(turn.t("queue.button_back"), button_data(tip, "back"))
+
+
+async def _menu_back(turn: Turn, ward: Ward, tip: Tip, argument: str) -> None:
+    await _show(turn, tip, cards.main_choices(turn.services, tip))
+
+
+async def _status_menu(turn: Turn, ward: Ward, tip: Tip, argument: str) -> None:
+    buttons = [
+        Choice(turn.t(f"status.{status.value}"), button_data(tip, f"st:{status.value}"))
+        for status in TipStatus
+        if status is not tip.status
+    ]
+    rows = [tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2)]
+    await _show(turn, tip, (*rows, (_back(turn, tip),)))
+
+
+async def _set_status(turn: Turn, ward: Ward, tip: Tip, argument: str) -> None:
+    assert tip.id is not None
+    try:
+        status = TipStatus(argument)
+    except ValueError:
+        turn.notify(turn.t("queue.unknown_button"), alert=True)
+        return
+    user, name = await _actor(turn)
+    label = turn.t(f"status.{status.value}")
+    await queue_repo.set_status(
+        session=turn.session,
+        tip_id=tip.id,
+        status=status,
+        closed=status in CLOSED,
+        now=turn.now,
+        last_action=_stamped(turn, turn.t("queue.did_status", name=name, status=label)),
+    )
+    await queue_repo.add_event(
+        session=turn.session,
+        tip_id=tip.id,
+        at=turn.now,
+        action="status",
+        actor_id=user,
+        actor_name=name,
+        before=tip.status.value,
+        after=status.value,
+    )
+    turn.notify(turn.t("queue.status_set", status=label))
+    _after_change(
+        turn, tip, unpin=status in CLOSED, notify=status if status in NOTIFY_RESIDENT else None
+    )
+
+
+async def _assign_menu(turn: Turn, ward: Ward, tip: Tip, argument: str) -> None:
+    if _user(turn) not in ward.supervisors:
+        turn.notify(turn.t("queue.supervisors_only"), alert=True)
+        return
+    people = list(dict.fromkeys([*ward.officers, *ward.supervisors]))
+    names = await queue_repo.officer_names(session=turn.session, user_ids=people)
+    buttons = [
+        Choice(names.get(p) or turn.t("queue.officer_fallback", id=p), button_data(tip, f"to:{p}"))
+        for p in people
+    ]
+    rows = [tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2)]
+    await _show(turn, tip, (*rows, (_back(turn, tip),)))
+
+
+async def _assign(turn: Turn, ward: Ward, tip: Tip, argument: str) -> None:
+    assert tip.id is not None
+    target = int(argument) if argument.isdigit() else None
+    if _user(turn) not in ward.supervisors or target is None or not may_act(ward, target):
+        turn.notify(turn.t("queue.supervisors_only"), alert=True)
+        return
+    user, name = await _actor(turn)
+    names = await queue_repo.officer_names(session=turn.session, user_ids=[target])
+    assignee = names.get(target) or turn.t("queue.officer_fallback", id=target)
+    await queue_repo.assign(
+        session=turn.session,
+        tip_id=tip.id,
+        officer_id=target,
+        officer_name=assignee,
+        now=turn.now,
+        last_action=_stamped(turn, turn.t("queue.did_assign", name=name, assignee=assignee)),
+    )
+    await queue_repo.add_event(
+        session=turn.session,
+        tip_id=tip.id,
+        at=turn.now,
+        action="assign",
+        actor_id=user,
+        actor_name=name,
+        before=tip.assignee_name,
+        after=assignee,
+    )
+    turn.notify(turn.t("queue.assigned", name=assignee))
+    _after_change(turn, tip, unpin=True)
+
+
+async def _prompt(turn: Turn, tip: Tip, kind: str) -> None:
+    """Put a force-reply prompt under the card; the officer's reply to it is the text."""
+    services, tip_id, group = turn.services, tip.id or 0, turn.event.chat
+    user, _ = await _actor(turn)
+    text = turn.t(f"queue.{kind}_prompt", number=tip_id)
+
+    async def post() -> None:
+        sent = await services.channel(services.officer_channel).send(
+            group, Outbound(text=text, force_reply=True, reply_to=tip.card_message_id)
+        )
+        async with unit_of_work(services.sessions) as session:
+            await queue_repo.add_prompt(
+                session=session,
+                group_chat=group,
+                message_id=sent.message_id,
+                tip_id=tip_id,
+                kind=kind,
+                officer_id=user,
+                now=services.clock(),
+            )
+
+    turn.then(post)
+
+
+async def _ask(turn: Turn, ward: Ward, tip: Tip, argument: str) -> None:
+    assert tip.id is not None
+    if await repo.get_contact_link(session=turn.session, tip_id=tip.id) is None:
+        turn.notify(turn.t("queue.no_contact"), alert=True)
+        return
+    await _prompt(turn, tip, "ask")
+
+
+async def _note(turn: Turn, ward: Ward, tip: Tip, argument: str) -> None:
+    await _prompt(turn, tip, "note")
+
+
+async def _block_menu(turn: Turn, ward: Ward, tip: Tip, argument: str) -> None:
+    if tip.sender_tag is None:
+        turn.notify(turn.t("queue.cannot_block"), alert=True)
+        return
+    days = turn.services.settings.triage.block_days
+    confirm = Choice(turn.t("queue.block_confirm", days=days), button_data(tip, "block!"))
+    await _show(turn, tip, ((confirm,), (_back(turn, tip),)))
+
+
+async def _block(turn: Turn, ward: Ward, tip: Tip, argument: str) -> None:
+    assert tip.id is not None
+    if tip.sender_tag is None:
+        turn.notify(turn.t("queue.cannot_block"), alert=True)
+        return
+    user, name = await _actor(turn)
+    until = turn.now + timedelta(days=turn.services.settings.triage.block_days)
+    await queue_repo.block_sender(
+        session=turn.session, sender_tag=tip.sender_tag, until=until, tip_id=tip.id, now=turn.now
+    )
+    await queue_repo.touch(
+        session=turn.session,
+        tip_id=tip.id,
+        now=turn.now,
+        last_action=_stamped(turn, turn.t("queue.did_block", name=name)),
+    )
+    await queue_repo.add_event(
+        session=turn.session,
+        tip_id=tip.id,
+        at=turn.now,
+        action="block",
+        actor_id=user,
+        actor_name=name,
+        after=until.date().isoformat(),
+    )
+    turn.notify(turn.t("queue.blocked"))
+    _after_change(turn, tip)
+
+
+ACTIONS: Final = {
+    "claim": _claim,
+    "assign": _assign_menu,
+    "to": _assign,
+    "status": _status_menu,
+    "st": _set_status,
+    "ask": _ask,
+    "note": _note,
+    "block": _block_menu,
+    "block!": _block,
+    "back": _menu_back,
+}
+
+
+@router.fallback
+async def on_officer_reply(turn: Turn) -> bool:
+    """Take an officer's reply to a prompt (a question or a note) or to a card (a question)."""
+    event = turn.event
+    ward = group_ward(turn)
+    if event.kind is not EventKind.TEXT or event.reply_to is None or ward is None:
+        return False
+    if not may_act(ward, _user(turn)):
+        return False
+    prompt = await queue_repo.take_prompt(
+        session=turn.session, group_chat=event.chat, message_id=event.reply_to
+    )
+    if prompt is not None:
+        tip = await repo.get_tip(session=turn.session, tip_id=prompt.tip_id)
+        kind = prompt.kind
+    else:
+        tip = await queue_repo.find_tip_by_card(
+            session=turn.session, ward_code=ward.code, card_message_id=event.reply_to
+        )
+        kind = "ask"
+    if tip is None or tip.id is None:
+        return False
+    text = (event.text or "").strip()
+    if not text:
+        return True
+    if kind == "note":
+        await _save_note(turn, tip, text)
+    else:
+        await _send_question(turn, tip, text)
+    return True
+
+
+async def _save_note(turn: Turn, tip: Tip, text: str) -> None:
+    assert tip.id is not None
+    user, name = await _actor(turn)
+    await queue_repo.add_event(
+        session=turn.session,
+        tip_id=tip.id,
+        at=turn.now,
+        action="note",
+        actor_id=user,
+        actor_name=name,
+        detail=text,
+    )
+    await queue_repo.touch(
+        session=turn.session,
+        tip_id=tip.id,
+        now=turn.now,
+        last_action=_stamped(turn, turn.t("queue.did_note", name=name)),
+    )
+    turn.send(
+        Outbound(
+            text=turn.t("queue.note_saved", number=tip.id),
+            reply_to=turn.event.message_id,
+            silent=True,
+        )
+    )
+    _after_change(turn, tip)
+
+
+async def _send_question(turn: Turn, tip: Tip, text: str) -> None:
+    assert tip.id is not None
+    if len(text) > QUESTION_LIMIT:
+        turn.send(
+            Outbound(
+                text=turn.t("queue.question_too_long", limit=QUESTION_LIMIT),
+                reply_to=turn.event.message_id,
+            )
+        )
+        return
+    link = await repo.get_contact_link(session=turn.session, tip_id=tip.id)
+    if link is None:
+        turn.send(Outbound(text=turn.t("queue.no_contact"), reply_to=turn.event.message_id))
+        return
+    user, name = await _actor(turn)
+    await queue_repo.add_event(
+        session=turn.session,
+        tip_id=tip.id,
+        at=turn.now,
+        action="ask",
+        actor_id=user,
+        actor_name=name,
+        detail=text,
+    )
+    await queue_repo.touch(
+        session=turn.session,
+        tip_id=tip.id,
+        now=turn.now,
+        last_action=_stamped(turn, turn.t("queue.did_ask", name=name)),
+    )
+    services, tip_id, sealed = turn.services, tip.id, link.sealed
+    group, officer_message = turn.event.chat, turn.event.message_id
+
+    async def deliver() -> None:
+        outcome = await relay_question(services, tip_id, sealed, text, officer_id=user)
+        await services.channel(services.officer_channel).send(
+            group,
+            Outbound(
+                text=_officer_t(services, f"queue.question_{outcome}", number=tip_id),
+                reply_to=officer_message,
+                silent=True,
+            ),
+        )
+        await cards.refresh(services, tip_id)
+
+    turn.then(deliver)
+
+
+def open_contact(services: Services, tip_id: int, sealed: bytes) -> dict[str, str] | None:
+    """Open a tip's sealed contact link: the only place a resident's chat is ever read."""
+    try:
+        contact: dict[str, str] = json.loads(
+            services.keyring.open(sealed, context=f"contact:{tip_id}")
+        )
+    except (SealError, ValueError):
+        log.error("Contact link of tip #%d cannot be opened with this key", tip_id)
+        return None
+    return contact
+
+
+async def relay_question(
+    services: Services, tip_id: int, sealed: bytes, text: str, *, officer_id: int
+) -> str:
+    """Deliver an officer's question to the resident as from «Cán bộ tiếp nhận»; say how it went.
+
+    Nothing about the officer goes with it: not the name, not the account.
+    """
+    contact = open_contact(services, tip_id, sealed)
+    if contact is None:
+        return "failed"
+    language = contact.get("language", services.settings.bot.language)
+
+    def t(key: str, **values: object) -> str:
+        return services.catalogue.text(language, key, **values)
+
+    message = Outbound(
+        text=t("relay.question", number=tip_id, text=text),
+        choices=((Choice(t("relay.answer_button"), callback(ANSWER_NAMESPACE, str(tip_id))),),),
+    )
+    try:
+        sent = await services.channel(contact["channel"]).send(contact["chat"], message)
+    except DeliveryError as error:
+        log.warning("Question for tip #%d not delivered: %s", tip_id, error)
+        return "blocked" if error.permanent else "failed"
+    reference = services.keyring.digest(
+        "reply", f"{contact['channel']}:{contact['chat']}:{sent.message_id}"
+    )
+    async with unit_of_work(services.sessions) as session:
+        await queue_repo.add_message(
+            session=session,
+            tip_id=tip_id,
+            direction="question",
+            text=text,
+            at=services.clock(),
+            officer_id=officer_id,
+            resident_ref=reference,
+        )
+    return "sent"
+
+
+async def notify_resident(services: Services, tip_id: int, status: TipStatus) -> None:
+    """Send the resident a short neutral notice of a status that matters to them."""
+    async with unit_of_work(services.sessions) as session:
+        link = await repo.get_contact_link(session=session, tip_id=tip_id)
+    if link is None:
+        return
+    contact = open_contact(services, tip_id, link.sealed)
+    if contact is None:
+        return
+    language = contact.get("language", services.settings.bot.language)
+    text = services.catalogue.text(language, f"relay.status_{status.value}", number=tip_id)
+    try:
+        await services.channel(contact["channel"]).send(contact["chat"], Outbound(text=text))
+    except DeliveryError as error:
+        log.warning("Status notice for tip #%d not delivered: %s", tip_id, error)
