@@ -131,13 +131,14 @@ class Runtime:
 
     async def stop(self) -> None:
         """Stop polling and jobs, finish what is in flight, and close connections."""
+        updater = self.application.updater
+        if updater is not None and updater.running:
+            await updater.stop()
+        await self.dispatcher.idle()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        updater = self.application.updater
-        if updater is not None and updater.running:
-            await updater.stop()
         if self.application.running:
             await self.application.stop()
         await self.application.shutdown()

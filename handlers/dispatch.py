@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import traceback
 from collections.abc import Sequence
@@ -31,6 +32,9 @@ class Dispatcher:
 
     def __init__(self, services: Services, routers: Sequence[Router]) -> None:
         self.services = services
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._commands: dict[tuple[Scope, str], list[Handler]] = {}
         self._choices: dict[tuple[Scope, str], list[object]] = {}
         self._fallbacks: dict[Scope, list[Handler]] = {scope: [] for scope in Scope}
@@ -41,8 +45,22 @@ class Dispatcher:
                 self._choices.setdefault((router.scope, namespace), []).append(choice)
             self._fallbacks[router.scope].extend(router.fallbacks)
 
+    async def idle(self) -> None:
+        """Wait until no event is being handled, follow-up work included (for a clean stop)."""
+        await self._idle.wait()
+
     async def handle(self, event: Inbound) -> None:
         """Handle one event: answer it, keep the chat's draft consistent, never raise."""
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            await self._handle(event)
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._idle.set()
+
+    async def _handle(self, event: Inbound) -> None:
         keyring = self.services.keyring
         chat_key = keyring.chat_key(event.channel, event.chat)
         async with self.services.locks.hold(chat_key):
@@ -93,7 +111,10 @@ class Dispatcher:
         # The failed transaction rolled back, so the draft is as it was before this event.
         async with unit_of_work(self.services.sessions) as session:
             turn = await self._turn(event, chat_key, session)
-            menu.show_menu(turn, prefix=turn.t("common.error"))
+            if event.private:
+                menu.show_menu(turn, prefix=turn.t("common.error"))
+            elif event.kind is EventKind.CHOICE:
+                turn.notify(turn.t("common.error_group"), alert=True)
         return turn
 
     async def _route(self, turn: Turn) -> None:

@@ -13,6 +13,7 @@ from handlers.cards import CLOSED, NAMESPACE, button_data
 from handlers.context import Services, Turn
 from handlers.events import Choice, DeliveryError, EventKind, Outbound
 from handlers.router import Router, Scope, callback
+from handlers.triage import Priority
 from storage import queue as queue_repo
 from storage import repositories as repo
 from storage.crypto import SealError
@@ -78,7 +79,9 @@ async def on_card_button(turn: Turn, value: str) -> bool:
         return True
     if version != tip.card_version:
         # A button from an older state of the card: show the card as it is, act on nothing.
-        turn.notify(turn.t("queue.stale"), alert=True)
+        taken = action == "claim" and tip.assignee_name
+        notice = turn.t("queue.already_claimed", name=tip.assignee_name) if taken else None
+        turn.notify(notice or turn.t("queue.stale"), alert=True)
         turn.then(lambda: cards.refresh(turn.services, tip_id))
         return True
     await ACTIONS.get(action, _unknown)(turn, ward, tip, argument)
@@ -102,7 +105,7 @@ async def _claim(turn: Turn, ward: Ward, tip: Tip, argument: str) -> None:
         last_action=_stamped(turn, action),
     )
     if not won:
-        fresh = await repo.get_tip(session=turn.session, tip_id=tip.id)
+        fresh = await turn.session.get(Tip, tip.id, populate_existing=True)
         holder = fresh.assignee_name if fresh and fresh.assignee_name else "?"
         turn.notify(turn.t("queue.already_claimed", name=holder), alert=True)
         turn.then(lambda: cards.refresh(turn.services, tip.id or 0))
@@ -137,7 +140,8 @@ def _after_change(
     """After the commit: edit the card, unpin it if asked, tell the resident if it matters."""
     services, tip_id = turn.services, tip.id or 0
     turn.then(lambda: cards.refresh(services, tip_id))
-    if unpin and tip.pinned and tip.card_message_id:
+    # Only urgent cards are pinned; the flag may not be written yet when an officer is quick.
+    if unpin and (tip.pinned or tip.priority == Priority.URGENT) and tip.card_message_id:
         turn.then(lambda: _unpin(services, tip))
     if notify is not None:
         turn.then(lambda: notify_resident(services, tip_id, notify))
@@ -271,12 +275,13 @@ async def _assign(turn: Turn, ward: Ward, tip: Tip, argument: str) -> None:
 async def _prompt(turn: Turn, tip: Tip, kind: str) -> None:
     """Put a force-reply prompt under the card; the officer's reply to it is the text."""
     services, tip_id, group = turn.services, tip.id or 0, turn.event.chat
+    card = turn.event.message_id  # the card whose button was pressed
     user, _ = await _actor(turn)
     text = turn.t(f"queue.{kind}_prompt", number=tip_id)
 
     async def post() -> None:
         sent = await services.channel(services.officer_channel).send(
-            group, Outbound(text=text, force_reply=True, reply_to=tip.card_message_id)
+            group, Outbound(text=text, force_reply=True, reply_to=card)
         )
         async with unit_of_work(services.sessions) as session:
             await queue_repo.add_prompt(

@@ -30,6 +30,12 @@ def _insert(session: AsyncSession) -> Any:
     return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
+def _update_tip(tip_id: int) -> Any:
+    # The caller keeps the row it read as the "before" of the change; synchronising would
+    # expire it, and reading an expired row in async code fails (MissingGreenlet).
+    return update(Tip).where(col(Tip.id) == tip_id).execution_options(synchronize_session=False)
+
+
 def _changed(now: datetime, last_action: str) -> dict[str, Any]:
     """The columns every change to a tip sets: a new card version, the time, what happened."""
     return {
@@ -54,8 +60,8 @@ async def claim(
     row update succeeds, whatever the number of bot processes.
     """
     result = await session.exec(
-        update(Tip)
-        .where(col(Tip.id) == tip_id, col(Tip.assignee_id).is_(None))
+        _update_tip(tip_id)
+        .where(col(Tip.assignee_id).is_(None))
         .values(
             assignee_id=officer_id,
             assignee_name=officer_name,
@@ -81,9 +87,7 @@ async def assign(
 ) -> None:
     """Give the tip to an officer (a supervisor's decision, whoever had it before)."""
     await session.exec(
-        update(Tip)
-        .where(col(Tip.id) == tip_id)
-        .values(
+        _update_tip(tip_id).values(
             assignee_id=officer_id,
             assignee_name=officer_name,
             claimed_at=func.coalesce(col(Tip.claimed_at), now),
@@ -103,36 +107,32 @@ async def set_status(
 ) -> None:
     """Change a tip's status; a closing status stamps the time it was closed."""
     await session.exec(
-        update(Tip)
-        .where(col(Tip.id) == tip_id)
-        .values(status=status, closed_at=now if closed else None, **_changed(now, last_action))
+        _update_tip(tip_id).values(
+            status=status, closed_at=now if closed else None, **_changed(now, last_action)
+        )
     )
 
 
 async def touch(*, session: AsyncSession, tip_id: int, now: datetime, last_action: str) -> None:
     """Record that something happened to a tip (a note, a question) for its card."""
-    await session.exec(
-        update(Tip).where(col(Tip.id) == tip_id).values(**_changed(now, last_action))
-    )
+    await session.exec(_update_tip(tip_id).values(**_changed(now, last_action)))
 
 
 async def set_pinned(*, session: AsyncSession, tip_id: int, pinned: bool) -> None:
     """Record whether the tip's card is pinned in its group."""
-    await session.exec(update(Tip).where(col(Tip.id) == tip_id).values(pinned=pinned))
+    await session.exec(_update_tip(tip_id).values(pinned=pinned))
 
 
 async def set_triage(
     *, session: AsyncSession, tip_id: int, priority: str, flags: list[dict[str, str]]
 ) -> None:
     """Store the priority and flags the triage rules gave a tip."""
-    await session.exec(
-        update(Tip).where(col(Tip.id) == tip_id).values(priority=priority, flags=flags)
-    )
+    await session.exec(_update_tip(tip_id).values(priority=priority, flags=flags))
 
 
 async def set_sender(*, session: AsyncSession, tip_id: int, sender_tag: str) -> None:
     """Store the keyed-hash tag of a tip's sender (for duplicates and blocking)."""
-    await session.exec(update(Tip).where(col(Tip.id) == tip_id).values(sender_tag=sender_tag))
+    await session.exec(_update_tip(tip_id).values(sender_tag=sender_tag))
 
 
 async def add_event(

@@ -156,13 +156,14 @@ def resident(emulator: BotApiEmulator, runtime: Runtime) -> Person:
         username="tran_van_bian_secret",
         language_code="vi",
     )
-    return Person(emulator, user)
+    return Person(emulator, user, runtime.dispatcher.idle)
 
 
 @pytest.fixture
 def officers(emulator: BotApiEmulator, runtime: Runtime) -> Group:
     """The ward's officers' group."""
-    return Group(emulator, emulator.add_group(chat_id=GROUP_ID, title="CA phường Đông Cương"))
+    group = emulator.add_group(chat_id=GROUP_ID, title="CA phường Đông Cương")
+    return Group(emulator, group, runtime.dispatcher.idle)
 
 
 def database_file(url: str) -> Path | None:
