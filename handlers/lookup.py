@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Final
 
-from handlers import menu
+from handlers import menu, relay
 from handlers.context import Turn
 from handlers.events import Choice, EventKind
 from handlers.router import Router, callback
 from handlers.text import only_digits
+from storage import queue as queue_repo
 from storage import repositories as repo
-from storage.models import Tip
+from storage.models import Tip, TipMessage
 
 router = Router(__name__)
 
@@ -20,6 +22,7 @@ AWAITING: Final = "receipt"
 FAILED_SCOPE: Final = "lookup"
 WINDOW: Final = timedelta(hours=1)
 RECEIPT_DIGITS: Final = 16
+CONVERSATION_SHOWN: Final = 6
 
 
 def _cancel(turn: Turn) -> tuple[tuple[Choice, ...], ...]:
@@ -96,8 +99,17 @@ async def look_up(turn: Turn, digits: str) -> None:
         )
         turn.say(turn.t("lookup.not_found"), _cancel(turn))
         return
+    assert tip.id is not None
+    messages = await queue_repo.messages_of(session=turn.session, tip_id=tip.id)
+    text = status_text(turn, tip)
+    if messages:
+        text += "\n\n" + conversation_text(turn, messages)
     turn.awaiting = None
-    turn.say(status_text(turn, tip), menu.menu_choices(turn))
+    if any(m.direction == "question" for m in messages):
+        # The receipt proves the sender, from this phone or another: the next text answers.
+        turn.awaiting = f"{relay.AWAITING}{tip.id}"
+        text += "\n\n" + turn.t("lookup.answer_hint")
+    turn.say(text, menu.menu_choices(turn))
 
 
 def status_text(turn: Turn, tip: Tip) -> str:
@@ -110,3 +122,18 @@ def status_text(turn: Turn, tip: Tip) -> str:
         updated=tip.updated_at.astimezone(tz).strftime("%H:%M %d/%m/%Y"),
         status=turn.t(f"status.{tip.status.value}"),
     )
+
+
+def conversation_text(turn: Turn, messages: Sequence[TipMessage]) -> str:
+    """Show the latest questions and answers, officers only as «Cán bộ tiếp nhận»."""
+    tz = turn.services.settings.bot.tz
+    lines = [turn.t("lookup.conversation")]
+    for message in messages[-CONVERSATION_SHOWN:]:
+        lines.append(
+            turn.t(
+                f"lookup.{message.direction}",
+                time=message.at.astimezone(tz).strftime("%H:%M %d/%m"),
+                text=message.text,
+            )
+        )
+    return "\n".join(lines)
