@@ -110,13 +110,11 @@ async def _claim(turn: Turn, ward: Ward, tip: Tip, argument: str) -> None:
         turn.notify(turn.t("queue.already_claimed", name=holder), alert=True)
         turn.then(lambda: cards.refresh(turn.services, tip.id or 0))
         return
-    await queue_repo.add_event(
-        session=turn.session,
-        tip_id=tip.id,
-        at=turn.now,
-        action="claim",
-        actor_id=user,
-        actor_name=name,
+    await _audit(
+        turn,
+        tip,
+        "claim",
+        (user, name),
         before=tip.status.value,
         after=TipStatus.ACKNOWLEDGED.value if tip.status is TipStatus.NEW else tip.status.value,
     )
@@ -132,6 +130,44 @@ async def _claim(turn: Turn, ward: Ward, tip: Tip, argument: str) -> None:
 def _stamped(turn: Turn, action: str) -> str:
     time = turn.now.astimezone(turn.services.settings.bot.tz).strftime("%H:%M %d/%m")
     return f"{action} ({time})"
+
+
+async def _audit(
+    turn: Turn,
+    tip: Tip,
+    action: str,
+    actor: tuple[int, str],
+    *,
+    before: str | None = None,
+    after: str | None = None,
+    detail: str | None = None,
+) -> None:
+    """Append the action to the tip's audit log."""
+    await queue_repo.add_event(
+        session=turn.session,
+        tip_id=tip.id or 0,
+        at=turn.now,
+        action=action,
+        actor_id=actor[0],
+        actor_name=actor[1],
+        before=before,
+        after=after,
+        detail=detail,
+    )
+
+
+async def _audit_and_touch(
+    turn: Turn, tip: Tip, action: str, *, after: str | None = None, detail: str | None = None
+) -> None:
+    """Log an action that leaves the tip's fields alone, and show it as the card's last action."""
+    actor = await _actor(turn)
+    await _audit(turn, tip, action, actor, after=after, detail=detail)
+    await queue_repo.touch(
+        session=turn.session,
+        tip_id=tip.id or 0,
+        now=turn.now,
+        last_action=_stamped(turn, turn.t(f"queue.did_{action}", name=actor[1])),
+    )
 
 
 def _after_change(
@@ -211,16 +247,7 @@ async def _set_status(turn: Turn, ward: Ward, tip: Tip, argument: str) -> None:
         now=turn.now,
         last_action=_stamped(turn, turn.t("queue.did_status", name=name, status=label)),
     )
-    await queue_repo.add_event(
-        session=turn.session,
-        tip_id=tip.id,
-        at=turn.now,
-        action="status",
-        actor_id=user,
-        actor_name=name,
-        before=tip.status.value,
-        after=status.value,
-    )
+    await _audit(turn, tip, "status", (user, name), before=tip.status.value, after=status.value)
     turn.notify(turn.t("queue.status_set", status=label))
     _after_change(
         turn, tip, unpin=status in CLOSED, notify=status if status in NOTIFY_RESIDENT else None
@@ -258,16 +285,7 @@ async def _assign(turn: Turn, ward: Ward, tip: Tip, argument: str) -> None:
         now=turn.now,
         last_action=_stamped(turn, turn.t("queue.did_assign", name=name, assignee=assignee)),
     )
-    await queue_repo.add_event(
-        session=turn.session,
-        tip_id=tip.id,
-        at=turn.now,
-        action="assign",
-        actor_id=user,
-        actor_name=name,
-        before=tip.assignee_name,
-        after=assignee,
-    )
+    await _audit(turn, tip, "assign", (user, name), before=tip.assignee_name, after=assignee)
     turn.notify(turn.t("queue.assigned", name=assignee))
     _after_change(turn, tip, unpin=True)
 
@@ -323,26 +341,11 @@ async def _block(turn: Turn, ward: Ward, tip: Tip, argument: str) -> None:
     if tip.sender_tag is None:
         turn.notify(turn.t("queue.cannot_block"), alert=True)
         return
-    user, name = await _actor(turn)
     until = turn.now + timedelta(days=turn.services.settings.triage.block_days)
     await queue_repo.block_sender(
         session=turn.session, sender_tag=tip.sender_tag, until=until, tip_id=tip.id, now=turn.now
     )
-    await queue_repo.touch(
-        session=turn.session,
-        tip_id=tip.id,
-        now=turn.now,
-        last_action=_stamped(turn, turn.t("queue.did_block", name=name)),
-    )
-    await queue_repo.add_event(
-        session=turn.session,
-        tip_id=tip.id,
-        at=turn.now,
-        action="block",
-        actor_id=user,
-        actor_name=name,
-        after=until.date().isoformat(),
-    )
+    await _audit_and_touch(turn, tip, "block", after=until.date().isoformat())
     turn.notify(turn.t("queue.blocked"))
     _after_change(turn, tip)
 
@@ -395,22 +398,7 @@ async def on_officer_reply(turn: Turn) -> bool:
 
 async def _save_note(turn: Turn, tip: Tip, text: str) -> None:
     assert tip.id is not None
-    user, name = await _actor(turn)
-    await queue_repo.add_event(
-        session=turn.session,
-        tip_id=tip.id,
-        at=turn.now,
-        action="note",
-        actor_id=user,
-        actor_name=name,
-        detail=text,
-    )
-    await queue_repo.touch(
-        session=turn.session,
-        tip_id=tip.id,
-        now=turn.now,
-        last_action=_stamped(turn, turn.t("queue.did_note", name=name)),
-    )
+    await _audit_and_touch(turn, tip, "note", detail=text)
     turn.send(
         Outbound(
             text=turn.t("queue.note_saved", number=tip.id),
@@ -435,22 +423,8 @@ async def _send_question(turn: Turn, tip: Tip, text: str) -> None:
     if link is None:
         turn.send(Outbound(text=turn.t("queue.no_contact"), reply_to=turn.event.message_id))
         return
-    user, name = await _actor(turn)
-    await queue_repo.add_event(
-        session=turn.session,
-        tip_id=tip.id,
-        at=turn.now,
-        action="ask",
-        actor_id=user,
-        actor_name=name,
-        detail=text,
-    )
-    await queue_repo.touch(
-        session=turn.session,
-        tip_id=tip.id,
-        now=turn.now,
-        last_action=_stamped(turn, turn.t("queue.did_ask", name=name)),
-    )
+    await _audit_and_touch(turn, tip, "ask", detail=text)
+    user = _user(turn) or 0
     services, tip_id, sealed = turn.services, tip.id, link.sealed
     group, officer_message = turn.event.chat, turn.event.message_id
 
