@@ -11,8 +11,8 @@ from sqlmodel import SQLModel, select
 
 from bot.app import Runtime
 from bot.emulator import BotApiEmulator
-from chat import Group, Person
-from conftest import SECRET, TOKEN, database_file
+from chat import Group, Officer, Person
+from conftest import OFFICER_ID, SECRET, TOKEN, database_file
 from handlers.tips import format_receipt
 from storage.crypto import Keyring, SealError
 from storage.db import unit_of_work
@@ -124,3 +124,26 @@ async def test_drafts_are_keyed_by_a_keyed_hash_of_the_chat(
         draft = (await session.exec(select(Draft))).one()
     assert draft.chat_key == Keyring(SECRET).chat_key("telegram", str(resident.user.id))
     assert str(resident.user.id) not in draft.chat_key
+
+
+async def test_the_relay_logs_neither_side_nor_their_words(
+    resident: Person,
+    officers: Group,
+    emulator: BotApiEmulator,
+    logs: pytest.LogCaptureFixture,
+) -> None:
+    officer = Officer(
+        emulator, emulator.add_user(OFFICER_ID, "Phạm Cán", username="pham_can_bo"), officers
+    )
+    await send_tip(resident, TIP_TEXT)
+    card = await officers.sees()
+    await officer.replies(card, "Canary-question: mấy giờ?")
+    question = await resident.sees()
+    await officers.sees()
+    await emulator.send_text(resident.user, "Canary-answer: 9 giờ", reply_to=question.message_id)
+    await resident.sees()
+    await officers.sees()
+    captured = logs.text
+    secrets = [*identity(resident), "Canary-question", "Canary-answer", "pham_can_bo", TOKEN]
+    for secret in secrets:
+        assert secret not in captured, f"{secret!r} found in the logs"
