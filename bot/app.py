@@ -4,16 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Final
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from telegram import BotCommand
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from telegram import BotCommand, BotCommandScopeChat
+from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder
 
 from bot.channels import telegram as telegram_channel
 from bot.config import Settings
-from handlers import cards, group, lookup, menu, queue, relay, tips
+from handlers import (
+    cards,
+    group,
+    lookup,
+    menu,
+    officer_commands,
+    queue,
+    relay,
+    reminders,
+    tips,
+)
 from handlers.context import Clock, Services, utc_now
 from handlers.dispatch import Dispatcher
 from handlers.i18n import LANGUAGES, Catalogue
@@ -27,15 +42,21 @@ log = logging.getLogger(__name__)
 # Tried in this order. Residents: an answer to an officer's question, then a receipt they
 # were asked for (or 16 bare digits), then a draft in progress; the menu answers the rest.
 # Officers' groups: card buttons and replies, then set-up commands.
+# An officer's /queue, /tip N, /stats in private come before the resident's /tip.
 ROUTERS: Final[tuple[Router, ...]] = (
     relay.router,
     lookup.router,
+    officer_commands.private_router,
     tips.router,
     menu.router,
     queue.router,
+    officer_commands.router,
     group.router,
 )
 COMMANDS: Final = ("start", "gui", "tracuu", "huy", "riengtu")
+OFFICER_COMMANDS: Final = ("queue", "tip", "stats")
+Job = Callable[[Services], Awaitable[object]]
+
 REPOST_SECONDS: Final = 30
 PURGE_MINUTES: Final = 30
 
@@ -84,6 +105,7 @@ class Runtime:
         telegram_channel.register(self.application, self.dispatcher)
         self.scheduler = AsyncIOScheduler(timezone=settings.bot.tz)
         self._tasks: set[asyncio.Task[int]] = set()
+        self._jobs: set[asyncio.Task[object]] = set()
 
     async def _set_commands(self) -> None:
         catalogue = self.services.catalogue
@@ -91,8 +113,36 @@ class Runtime:
             commands = [BotCommand(c, catalogue.text(language, f"commands.{c}")) for c in COMMANDS]
             code = None if language == self.settings.bot.language else language
             await self.application.bot.set_my_commands(commands, language_code=code)
+        # Officers' commands are listed in their groups only, never to residents.
+        language = self.settings.bot.language
+        officer = [
+            BotCommand(c, catalogue.text(language, f"commands.{c}")) for c in OFFICER_COMMANDS
+        ]
+        for ward in self.settings.wards:
+            try:
+                await self.application.bot.set_my_commands(
+                    officer, scope=BotCommandScopeChat(ward.officer_chat_id)
+                )
+            except TelegramError as error:
+                log.warning("Officer commands not listed in ward %s's group: %s", ward.code, error)
 
-    async def start(self) -> None:
+    def _schedule(self, job: Job, trigger: BaseTrigger, name: str) -> None:
+        """Run ``job(services)`` on a trigger, tracked so that stopping waits for it."""
+
+        async def run() -> None:
+            task = asyncio.current_task()
+            assert task is not None
+            self._jobs.add(task)
+            try:
+                await job(self.services)
+            except Exception as error:
+                log.error("Job %s failed: %s", name, type(error).__name__)
+            finally:
+                self._jobs.discard(task)
+
+        self.scheduler.add_job(run, trigger, id=name, max_instances=1, coalesce=True)
+
+    async def start(self, *, jobs: bool = True) -> None:
         """Connect to Telegram, start polling and the jobs, and post what is pending."""
         await self.application.initialize()
         await self._set_commands()
@@ -103,23 +153,17 @@ class Runtime:
             timeout=timedelta(seconds=self.settings.telegram.poll_timeout),
             allowed_updates=["message", "callback_query"],
         )
-        self.scheduler.add_job(
-            cards.post_pending,
-            "interval",
-            seconds=REPOST_SECONDS,
-            args=[self.services],
-            id="repost-cards",
-            max_instances=1,
+        digest = self.settings.triage.digest_at
+        self._schedule(cards.post_pending, IntervalTrigger(seconds=REPOST_SECONDS), "repost-cards")
+        self._schedule(purge_stale_drafts, IntervalTrigger(minutes=PURGE_MINUTES), "purge-drafts")
+        self._schedule(reminders.remind_urgent, IntervalTrigger(minutes=1), "remind-urgent")
+        self._schedule(
+            reminders.send_digest,
+            CronTrigger(hour=digest.hour, minute=digest.minute, timezone=self.settings.bot.tz),
+            "morning-digest",
         )
-        self.scheduler.add_job(
-            purge_stale_drafts,
-            "interval",
-            minutes=PURGE_MINUTES,
-            args=[self.services],
-            id="purge-drafts",
-            max_instances=1,
-        )
-        self.scheduler.start()
+        # Tests start paused: their clock is a fake one, and jobs are called by hand.
+        self.scheduler.start(paused=not jobs)
         task = asyncio.create_task(cards.post_pending(self.services))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -136,6 +180,9 @@ class Runtime:
             await updater.stop()
         await self.dispatcher.idle()
         if self.scheduler.running:
+            # APScheduler cancels running asyncio jobs on shutdown: let them finish first.
+            self.scheduler.pause()
+            await asyncio.gather(*self._jobs, return_exceptions=True)
             self.scheduler.shutdown(wait=False)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)

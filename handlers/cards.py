@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -62,14 +62,14 @@ def _cut(text: str) -> int:
     return len(split_text(text, CARD_TEXT_BUDGET)[0])
 
 
-def _age(services: Services, since: datetime, now: datetime) -> str:
+def age(t: Callable[..., str], since: datetime, now: datetime) -> str:
+    """Say how long ago something happened: minutes, then hours, then days."""
     minutes = max(0, int((now - since).total_seconds() // 60))
-    language = services.settings.bot.language
     if minutes < 60:
-        return services.catalogue.text(language, "card.age_minutes", n=minutes)
+        return t("card.age_minutes", n=minutes)
     if minutes < 48 * 60:
-        return services.catalogue.text(language, "card.age_hours", n=minutes // 60)
-    return services.catalogue.text(language, "card.age_days", n=minutes // 1440)
+        return t("card.age_hours", n=minutes // 60)
+    return t("card.age_days", n=minutes // 1440)
 
 
 def main_choices(services: Services, tip: Tip) -> tuple[tuple[Choice, ...], ...]:
@@ -109,7 +109,7 @@ def render(services: Services, view: CardView, now: datetime) -> Outbound:
     if tip.latitude is not None and tip.longitude is not None:
         lines.append(t("card.map", lat=f"{tip.latitude:.5f}", lon=f"{tip.longitude:.5f}"))
     received = tip.created_at.astimezone(tz).strftime("%H:%M %d/%m/%Y")
-    lines.append(t("card.received", time=received, age=_age(services, tip.created_at, now)))
+    lines.append(t("card.received", time=received, age=age(t, tip.created_at, now)))
     who = tip.assignee_name or t("card.nobody")
     lines.append(t("card.status", status=t(f"status.{tip.status.value}"), who=who))
     if tip.last_action:

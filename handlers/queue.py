@@ -37,7 +37,8 @@ def group_ward(turn: Turn) -> Ward | None:
     return None
 
 
-def _user(turn: Turn) -> int | None:
+def user_id(turn: Turn) -> int | None:
+    """Return the numeric platform id of whoever acted, if it is one."""
     user = turn.event.user
     return int(user) if user and user.lstrip("-").isdigit() else None
 
@@ -53,7 +54,7 @@ def _officer_t(services: Services, key: str, **values: object) -> str:
 
 async def _actor(turn: Turn) -> tuple[int, str]:
     """Return who is acting, remembering their display name for cards and assign lists."""
-    user = _user(turn)
+    user = user_id(turn)
     assert user is not None
     name = (turn.event.user_name or "").strip() or turn.t("queue.officer_fallback", id=user)
     await queue_repo.remember_officer(session=turn.session, user_id=user, name=name, now=turn.now)
@@ -70,7 +71,7 @@ async def on_card_button(turn: Turn, value: str) -> bool:
         return True
     tip_id, version, action = int(parts[0]), int(parts[1]), parts[2]
     argument = parts[3] if len(parts) == 4 else ""
-    if not may_act(ward, _user(turn)):
+    if not may_act(ward, user_id(turn)):
         turn.notify(turn.t("queue.not_allowed"), alert=True)
         return True
     tip = await repo.get_tip(session=turn.session, tip_id=tip_id)
@@ -255,7 +256,7 @@ async def _set_status(turn: Turn, ward: Ward, tip: Tip, argument: str) -> None:
 
 
 async def _assign_menu(turn: Turn, ward: Ward, tip: Tip, argument: str) -> None:
-    if _user(turn) not in ward.supervisors:
+    if user_id(turn) not in ward.supervisors:
         turn.notify(turn.t("queue.supervisors_only"), alert=True)
         return
     people = list(dict.fromkeys([*ward.officers, *ward.supervisors]))
@@ -271,7 +272,7 @@ async def _assign_menu(turn: Turn, ward: Ward, tip: Tip, argument: str) -> None:
 async def _assign(turn: Turn, ward: Ward, tip: Tip, argument: str) -> None:
     assert tip.id is not None
     target = int(argument) if argument.isdigit() else None
-    if _user(turn) not in ward.supervisors or target is None or not may_act(ward, target):
+    if user_id(turn) not in ward.supervisors or target is None or not may_act(ward, target):
         turn.notify(turn.t("queue.supervisors_only"), alert=True)
         return
     user, name = await _actor(turn)
@@ -371,7 +372,7 @@ async def on_officer_reply(turn: Turn) -> bool:
     ward = group_ward(turn)
     if event.kind is not EventKind.TEXT or event.reply_to is None or ward is None:
         return False
-    if not may_act(ward, _user(turn)):
+    if not may_act(ward, user_id(turn)):
         return False
     prompt = await queue_repo.take_prompt(
         session=turn.session, group_chat=event.chat, message_id=event.reply_to
@@ -424,7 +425,7 @@ async def _send_question(turn: Turn, tip: Tip, text: str) -> None:
         turn.send(Outbound(text=turn.t("queue.no_contact"), reply_to=turn.event.message_id))
         return
     await _audit_and_touch(turn, tip, "ask", detail=text)
-    user = _user(turn) or 0
+    user = user_id(turn) or 0
     services, tip_id, sealed = turn.services, tip.id, link.sealed
     group, officer_message = turn.event.chat, turn.event.message_id
 

@@ -330,7 +330,7 @@ async def open_tips(
     found = await session.exec(
         select(Tip)
         .where(*where)
-        .order_by(priority_rank(), col(Tip.created_at))
+        .order_by(priority_rank(), col(Tip.created_at), col(Tip.id))
         .offset(offset)
         .limit(limit)
     )

@@ -141,7 +141,7 @@ async def runtime(
     """The real bot (PTB Application, long polling) running against the emulator."""
     services = build_services(settings, secret=SECRET, clock=clock)
     bot = Runtime(settings, services, token=TOKEN)
-    await bot.start()
+    await bot.start(jobs=False)
     yield bot
     await bot.stop()
 

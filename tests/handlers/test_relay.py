@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from test_queue import walk_tip
 
 from bot.app import Runtime, build_services
 from bot.config import Settings
 from bot.emulator import BotApiEmulator
 from chat import Group, Officer, Person
 from conftest import OFFICER_ID, SECRET, TOKEN, FakeClock
-from test_queue import walk_tip
 from tests_support import RECEIPT
 
 
@@ -76,7 +76,7 @@ async def test_a_question_asked_before_a_restart_can_be_answered_after_it(
     restarted = Runtime(
         settings, build_services(settings, secret=SECRET, clock=clock), token=TOKEN
     )
-    await restarted.start()
+    await restarted.start(jobs=False)
     try:
         await emulator.send_text(resident.user, "Có, ở cột điện", reply_to=question.message_id)
         await emulator.next_bot_message(resident.chat_id)
