@@ -15,7 +15,7 @@ from handlers.events import Choice, DeliveryError, Outbound
 from handlers.queue import group_ward, may_act, user_id
 from handlers.router import Router, Scope, callback
 from handlers.text import split_text
-from handlers.triage import Priority
+from handlers.triage import Priority, describe
 from storage import queue as queue_repo
 from storage import reports
 from storage.models import Tip, TipEvent, TipMessage, TipStatus
@@ -222,7 +222,11 @@ def _facts(desk: Desk, tip: Tip, now: datetime) -> list[str]:
         desk.t("card.header", icon=STATUS_ICONS[tip.status], number=tip.id, category=category),
         desk.t(f"priority.{Priority(tip.priority).value}"),
         *(
-            desk.t("officer.flag_line", flag=desk.t(f"flag.{flag['code']}"), rule=flag["rule"])
+            desk.t(
+                "officer.flag_line",
+                flag=desk.t(f"flag.{flag['code']}"),
+                rule=describe(flag["rule"], desk.t),
+            )
             for flag in tip.flags
         ),
     ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final, TypeAlias
 
@@ -40,21 +40,27 @@ class Priority(enum.StrEnum):
 
 
 _RANKS: Final = {priority: rank for rank, priority in enumerate(Priority)}
-# Reasons are read by Vietnamese officers in the tip's history, whatever the bot's language.
-_NAMES: Final = {
-    Priority.URGENT: "khẩn",
-    Priority.HIGH: "cao",
-    Priority.NORMAL: "thường",
-    Priority.LOW: "thấp",
-}
 
 
 @dataclass(frozen=True, slots=True)
 class Flag:
-    """A label on a tip, with the rule that put it there."""
+    """A label on a tip, with the rule that put it there.
+
+    ``rule`` is compact and language-free ("keyword=ngáo đá", "short=15;only_links"), so it
+    can be stored; ``describe`` says it in the reader's words from the catalogue.
+    """
 
     code: str
     rule: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """A rule that moved a tip's priority, and from where to where."""
+
+    rule: str
+    before: Priority
+    after: Priority
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,14 +69,23 @@ class Assessment:
 
     priority: Priority
     flags: tuple[Flag, ...]
-    reasons: tuple[str, ...]
+    reasons: tuple[Reason, ...]
+
+
+def describe(rule: str, t: Callable[..., str]) -> str:
+    """Say a stored rule in words: each ``name=value`` part through ``rule.<name>``."""
+    parts = []
+    for part in rule.split(";"):
+        name, _, value = part.partition("=")
+        parts.append(t(f"rule.{name}", value=value))
+    return "; ".join(parts)
 
 
 @dataclass(slots=True)
 class _Tally:
     priority: Priority
     flags: list[Flag] = field(default_factory=list)
-    reasons: list[str] = field(default_factory=list)
+    reasons: list[Reason] = field(default_factory=list)
 
     def flag(self, code: str, rule: str) -> None:
         if all(flag.code != code for flag in self.flags):
@@ -78,7 +93,7 @@ class _Tally:
 
     def move_to(self, priority: Priority, rule: str) -> None:
         if priority != self.priority:
-            self.reasons.append(f"{rule}: {_NAMES[self.priority]} → {_NAMES[priority]}")
+            self.reasons.append(Reason(rule, self.priority, priority))
             self.priority = priority
 
     def raise_to(self, priority: Priority, rule: str) -> None:
@@ -150,13 +165,13 @@ def assess(
     for keyword in rules.keywords:
         word = _first_match(keyword, parts)
         if word is not None:
-            found = f'từ khóa "{word}"'
+            found = f"keyword={word}"
             tally.flag(keyword.flag, found)
             tally.raise_to(Priority(keyword.priority), found)
 
     evidence = [
-        (EVIDENCE_FLAG, f"{attachment_count} ảnh/tệp đính kèm", attachment_count > 0),
-        (LOCATION_FLAG, "có vị trí trên bản đồ", has_location),
+        (EVIDENCE_FLAG, f"attachments={attachment_count}", attachment_count > 0),
+        (LOCATION_FLAG, "location", has_location),
     ]
     for code, what, present in evidence:
         if present:
@@ -167,18 +182,18 @@ def assess(
     signals = []
     written = " ".join(part.strip() for part in (text, place or "") if part.strip())
     if len(written) < rules.spam.min_chars and not (attachment_count or has_location):
-        signals.append(f"ngắn hơn {rules.spam.min_chars} ký tự")
+        signals.append(f"short={rules.spam.min_chars}")
     if _only_links(text):
-        signals.append("chỉ có đường link")
+        signals.append("only_links")
     folded = fold(text)
     if folded and any(fold(earlier) == folded for earlier in earlier_texts):
-        signals.append("trùng một tin trước đó của cùng người gửi")
+        signals.append("duplicate")
     if signals:
-        spam = "; ".join(signals)
+        spam = ";".join(signals)
         tally.flag(SPAM_FLAG, spam)
         # A short cry for help is still a cry for help: danger keeps its priority.
         danger = base is Priority.URGENT or any(f.code == DANGER_FLAG for f in tally.flags)
         if not danger:
-            tally.move_to(Priority.LOW, f"nghi spam ({spam})")
+            tally.move_to(Priority.LOW, spam)
 
     return Assessment(tally.priority, tuple(tally.flags), tuple(tally.reasons))

@@ -10,7 +10,7 @@ import pytest
 
 from bot.config import ConfigError, KeywordRule, SpamRules, TriageSection, load_settings
 from handlers.i18n import LANGUAGES, Catalogue
-from handlers.triage import Assessment, Flag, Priority, assess
+from handlers.triage import Assessment, Flag, Priority, Reason, assess, describe
 from storage.models import Category
 
 RULES = TriageSection()
@@ -121,8 +121,8 @@ def test_a_keyword_must_be_a_whole_word_as_written(text: str) -> None:
 def test_a_rule_fires_once_and_names_the_word_that_matched() -> None:
     assessment = tip("Hắn ngáo đá, cầm dao, loạn thần rồi", category=Category.USE)
 
-    assert assessment.flags == (Flag("danger_now", 'từ khóa "ngáo đá"'),)
-    assert assessment.reasons == ('từ khóa "ngáo đá": thường → khẩn',)
+    assert assessment.flags == (Flag("danger_now", "keyword=ngáo đá"),)
+    assert assessment.reasons == (Reason("keyword=ngáo đá", Priority.NORMAL, Priority.URGENT),)
 
 
 def test_reasons_list_each_rule_that_raised_the_priority_in_order() -> None:
@@ -130,12 +130,12 @@ def test_reasons_list_each_rule_that_raised_the_priority_in_order() -> None:
 
     assert assessment.priority is Priority.URGENT
     assert assessment.flags == (
-        Flag("weapon", 'từ khóa "con dao"'),
-        Flag("selling_now", 'từ khóa "đang giao dịch"'),
-        Flag("school", 'từ khóa "học sinh"'),
+        Flag("weapon", "keyword=con dao"),
+        Flag("selling_now", "keyword=đang giao dịch"),
+        Flag("school", "keyword=học sinh"),
     )
     # Selling and school are only "high": below urgent, they change nothing.
-    assert assessment.reasons == ('từ khóa "con dao": thường → khẩn',)
+    assert assessment.reasons == (Reason("keyword=con dao", Priority.NORMAL, Priority.URGENT),)
 
 
 def test_a_keyword_never_lowers_the_category_priority() -> None:
@@ -173,21 +173,21 @@ def test_evidence_says_why_it_raised_the_priority() -> None:
     assessment = tip(attachments=2, has_location=True)
 
     assert assessment.flags == (
-        Flag("has_evidence", "2 ảnh/tệp đính kèm"),
-        Flag("has_location", "có vị trí trên bản đồ"),
+        Flag("has_evidence", "attachments=2"),
+        Flag("has_location", "location"),
     )
-    assert assessment.reasons == ("2 ảnh/tệp đính kèm: thấp → thường",)
+    assert assessment.reasons == (Reason("attachments=2", Priority.LOW, Priority.NORMAL),)
 
 
 @pytest.mark.parametrize(
     ("text", "earlier", "signal"),
     [
-        ("ma tuy", (), "ngắn hơn 15 ký tự"),
-        ("   có ma túy    ", (), "ngắn hơn 15 ký tự"),
-        ("https://example.com/khuyen-mai-hot-nhat", (), "chỉ có đường link"),
-        ("t.me/kenhhot  bit.ly/abcdef", (), "chỉ có đường link"),
-        (LONG, ("Tin khác", "CÓ NGƯỜI LẠ hay đứng ở đầu ngõ vào buổi tối"), "trùng một tin"),
-        (LONG, ("co nguoi la hay dung o dau ngo vao buoi toi",), "trùng một tin"),
+        ("ma tuy", (), "short=15"),
+        ("   có ma túy    ", (), "short=15"),
+        ("https://example.com/khuyen-mai-hot-nhat", (), "only_links"),
+        ("t.me/kenhhot  bit.ly/abcdef", (), "only_links"),
+        (LONG, ("Tin khác", "CÓ NGƯỜI LẠ hay đứng ở đầu ngõ vào buổi tối"), "duplicate"),
+        (LONG, ("co nguoi la hay dung o dau ngo vao buoi toi",), "duplicate"),
     ],
 )
 def test_spam_signals_label_the_tip_and_lower_it(
@@ -199,7 +199,7 @@ def test_spam_signals_label_the_tip_and_lower_it(
     [flag] = assessment.flags
     assert flag.code == "suspected_spam"
     assert signal in flag.rule
-    assert assessment.reasons == (f"nghi spam ({flag.rule}): cao → thấp",)
+    assert assessment.reasons == (Reason(flag.rule, Priority.HIGH, Priority.LOW),)
 
 
 def test_a_link_among_words_is_not_spam() -> None:
@@ -219,7 +219,7 @@ def test_a_short_danger_tip_keeps_its_priority() -> None:
 
     assert assessment.priority is Priority.URGENT
     assert codes(assessment) == ["danger_now", "suspected_spam"]
-    assert assessment.reasons == ('từ khóa "ngáo đá": thường → khẩn',)
+    assert assessment.reasons == (Reason("keyword=ngáo đá", Priority.NORMAL, Priority.URGENT),)
 
 
 def test_a_short_tip_in_a_danger_category_keeps_its_priority() -> None:
@@ -245,8 +245,8 @@ def test_custom_rules_replace_the_defaults() -> None:
 
     assessment = tip("co bong cuoi", category=Category.USE, rules=rules)
 
-    assert assessment.flags == (Flag("party", 'từ khóa "bóng cười"'),)
-    assert assessment.reasons == ('từ khóa "bóng cười": thấp → thường',)
+    assert assessment.flags == (Flag("party", "keyword=bóng cười"),)
+    assert assessment.reasons == (Reason("keyword=bóng cười", Priority.LOW, Priority.NORMAL),)
     # Categories the table leaves out keep their defaults; the default keywords are gone.
     assert tip("ngao da", category=Category.PSYCHOSIS, rules=rules).flags == ()
 
@@ -329,3 +329,24 @@ def test_config_names_each_bad_triage_key(config: Path, toml: str, where: str) -
     [line] = problems(config, toml)
 
     assert line.startswith(f"{config}: {where}")
+
+
+@pytest.mark.parametrize(
+    ("rule", "language", "words"),
+    [
+        ("keyword=ngáo đá", "vi", 'từ khóa "ngáo đá"'),
+        ("keyword=ngáo đá", "en", 'keyword "ngáo đá"'),
+        ("attachments=2", "vi", "2 ảnh/tệp đính kèm"),
+        ("short=15;only_links", "vi", "ngắn hơn 15 ký tự; chỉ có đường link"),
+        ("duplicate", "en", "same as an earlier tip from the same sender"),
+    ],
+)
+def test_a_stored_rule_is_said_in_the_readers_language(
+    rule: str, language: str, words: str
+) -> None:
+    catalogue = Catalogue.load()
+
+    def t(key: str, **values: object) -> str:
+        return catalogue.text(language, key, **values)
+
+    assert describe(rule, t) == words
