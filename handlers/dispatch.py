@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import traceback
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Final
 
 from handlers import menu
@@ -149,21 +149,23 @@ class Dispatcher:
                 return
 
     async def _deliver(self, turn: Turn) -> None:
-        event = turn.event
-        channel = self.services.channel(event.channel)
+        event, channel = turn.event, self.services.channel(turn.event.channel)
+        # Replies go in order; the tap's answer and the spent buttons' removal need not
+        # wait for them (one round trip per tap instead of three).
+        side: list[Awaitable[None]] = []
         if event.kind is EventKind.CHOICE:
-            await channel.acknowledge(event, turn.notice, alert=turn.alert)
-        try:
-            for reply in turn.replies:
-                await channel.send(event.chat, reply)
-            if (
-                event.private
-                and event.kind is EventKind.CHOICE
-                and event.message_id
-                and (turn.replies)
-            ):
+            side.append(channel.acknowledge(event, turn.notice, alert=turn.alert))
+            if event.private and event.message_id and turn.replies:
                 # A resident's tapped message is spent; removing its buttons prevents stale
                 # taps. (A card in the officers' group keeps its buttons: it is edited instead.)
-                await channel.remove_choices(event.chat, event.message_id)
-        except DeliveryError as error:
-            log.warning("Reply to %s not delivered: %s", turn.pseudonym, error)
+                side.append(channel.remove_choices(event.chat, event.message_id))
+        results = await asyncio.gather(self._send_replies(turn), *side, return_exceptions=True)
+        for result in results:
+            if isinstance(result, DeliveryError):
+                log.warning("Reply to %s not delivered: %s", turn.pseudonym, result)
+            elif isinstance(result, BaseException):
+                log.error("Delivery failed: %s", _safe_traceback(result))
+
+    async def _send_replies(self, turn: Turn) -> None:
+        for reply in turn.replies:
+            await self.services.channel(turn.event.channel).send(turn.event.chat, reply)
