@@ -70,6 +70,17 @@ async def database_url(tmp_path: Path) -> AsyncIterator[str]:
     yield url
 
 
+@pytest.fixture
+async def empty_database(database_url: str) -> AsyncIterator[str]:
+    """The test database with no tables at all, alembic's included, for migrations to fill."""
+    engine = create_engine(database_url)
+    async with engine.begin() as connection:
+        await connection.run_sync(SQLModel.metadata.drop_all)
+        await connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+    await engine.dispose()
+    yield database_url
+
+
 def ward(code: str, name: str, chat_id: int, **extra: Any) -> dict[str, Any]:
     """A ward table as config.toml would hold it."""
     return {

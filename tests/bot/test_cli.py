@@ -6,12 +6,9 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 from sqlalchemy import inspect
-from sqlmodel import SQLModel
 
 from bot.emulator import BotApiEmulator
 from chat import Person
@@ -97,17 +94,6 @@ async def test_without_a_token_it_explains_botfather(tmp_path: Path) -> None:
     assert "@BotFather" in err
     assert "TELEGRAM_BOT_TOKEN" in err
     assert "Traceback" not in err
-
-
-@pytest.fixture
-async def empty_database(database_url: str) -> AsyncIterator[str]:
-    """The test database with no tables, for the bot's own migrations to create."""
-    engine = create_engine(database_url)
-    async with engine.begin() as connection:
-        await connection.run_sync(SQLModel.metadata.drop_all)
-        await connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
-    await engine.dispose()
-    yield database_url
 
 
 async def test_db_upgrade_creates_the_schema(tmp_path: Path, empty_database: str) -> None:

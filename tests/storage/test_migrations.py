@@ -3,41 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
 from alembic import command
 from alembic.util.exc import CommandError
 from sqlalchemy import text
-from sqlmodel import SQLModel
 
 from storage.db import alembic_config, create_engine, upgrade_async
 
 
-@pytest.fixture
-async def bare_database(database_url: str) -> AsyncIterator[str]:
-    """The test database emptied, alembic's own table included."""
-    engine = create_engine(database_url)
-    async with engine.begin() as connection:
-        await connection.run_sync(SQLModel.metadata.drop_all)
-        await connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
-    await engine.dispose()
-    yield database_url
-
-
-async def test_head_matches_the_models(bare_database: str) -> None:
-    await upgrade_async(bare_database)
+async def test_head_matches_the_models(empty_database: str) -> None:
+    await upgrade_async(empty_database)
     try:
         # Alembic's env runs its own event loop: call it from a thread, as upgrade_async does.
-        await asyncio.to_thread(command.check, alembic_config(bare_database))
+        await asyncio.to_thread(command.check, alembic_config(empty_database))
     except CommandError as error:  # pragma: no cover - the message is the diagnosis
         pytest.fail(f"models and migrations differ: {error}")
 
 
-async def test_tips_stored_before_the_queue_get_its_defaults(bare_database: str) -> None:
-    await upgrade_async(bare_database, "0001")
-    engine = create_engine(bare_database)
+async def test_tips_stored_before_the_queue_get_its_defaults(empty_database: str) -> None:
+    await upgrade_async(empty_database, "0001")
+    engine = create_engine(empty_database)
     now = datetime(2026, 1, 1, tzinfo=UTC)
     async with engine.begin() as connection:
         await connection.execute(
@@ -48,7 +35,7 @@ async def test_tips_stored_before_the_queue_get_its_defaults(bare_database: str)
             ),
             {"now": now},
         )
-    await upgrade_async(bare_database)
+    await upgrade_async(empty_database)
     async with engine.connect() as connection:
         row = (
             await connection.execute(text("SELECT priority, card_version, pinned FROM tips"))
