@@ -1,4 +1,4 @@
-"""Command line: ``python -m bot run`` and ``python -m bot db upgrade``."""
+"""Command line: ``python -m bot run``, ``playground`` and ``db upgrade``."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from bot.app import Runtime, build_services
 from bot.config import ConfigError, Settings, load_settings, token_missing_message
 from bot.keyfile import load_secret_key
 from bot.logs import setup_logging
+from bot.playground import ListenError
+from bot.playground import serve as serve_playground
 from storage.db import upgrade
 
 log = logging.getLogger("homthu")
@@ -25,7 +27,12 @@ def _parser() -> argparse.ArgumentParser:
         "--config", type=Path, help="config file (default: $HOMTHU_CONFIG or ./config.toml)"
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("run", help="apply migrations, then run the bot")
+    commands.add_parser(
+        "run", help="apply migrations, then run the bot (the playground without a token)"
+    )
+    commands.add_parser(
+        "playground", help="run the bot against a pretend Telegram, with a page to chat on"
+    )
     database = commands.add_parser("db", help="database maintenance")
     database.add_argument("action", choices=["upgrade"], help="apply migrations up to head")
     return parser
@@ -62,13 +69,24 @@ def main(argv: list[str] | None = None) -> int:
             upgrade(settings.database.url)
             log.info("Database is up to date")
             return 0
-        if settings.telegram_bot_token is None:
-            print(token_missing_message(), file=sys.stderr)
-            return 2
         secret = load_secret_key(settings)
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 2
+    # Playground: without a token, `run` tries the bot locally instead of stopping.
+    if arguments.command == "playground" or settings.telegram_bot_token is None:
+        if arguments.command == "run":
+            print(token_missing_message(), file=sys.stderr)
+            print("Starting the local playground instead.\n", file=sys.stderr, flush=True)
+        upgrade(settings.database.url)
+        try:
+            asyncio.run(serve_playground(settings, secret))
+        except ListenError as error:
+            print(error, file=sys.stderr)
+            return 2
+        return 0
+    # End of playground.
     upgrade(settings.database.url)
-    asyncio.run(_serve(settings, secret, settings.telegram_bot_token.get_secret_value()))
+    token = settings.telegram_bot_token.get_secret_value()
+    asyncio.run(_serve(settings, secret, token))
     return 0

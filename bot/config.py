@@ -64,6 +64,7 @@ _HINTS: Final = {
         'use "sqlite+aiosqlite:///data/homthu.db" '
         'or "postgresql+asyncpg://user:password@host/dbname"'
     ),
+    "playground.port": "use a free TCP port from 1 to 65535, e.g. 8080",
     "limits.max_attachments": (
         "use a number from 1 to 10 (Telegram sends at most 10 files in one album)"
     ),
@@ -177,6 +178,16 @@ class DatabaseSection(BaseModel):
         if not separator:
             raise ValueError("is not a database URL")
         raise ValueError(f'starts with "{scheme}://", which is not supported')
+
+
+class PlaygroundSection(BaseModel):
+    """Where the local playground page listens when the bot runs without a Telegram token."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field(default="127.0.0.1", min_length=1)
+    # 0 picks a free port, which tests use.
+    port: int = Field(default=8080, ge=0, le=65535)
 
 
 class LimitsSection(BaseModel):
@@ -420,6 +431,7 @@ class Settings(BaseSettings):
     database: DatabaseSection = DatabaseSection()
     limits: LimitsSection = LimitsSection()
     triage: TriageSection = TriageSection()
+    playground: PlaygroundSection = PlaygroundSection()
     wards: list[Ward] = Field(min_length=1)
     telegram_bot_token: SecretStr | None = Field(default=None, validation_alias=TOKEN_ENV)
     secret_key: SecretStr | None = Field(default=None, validation_alias=SECRET_KEY_ENV)

@@ -87,15 +87,6 @@ async def test_a_bad_config_stops_with_one_clear_line(tmp_path: Path) -> None:
     assert "wards[0].officer_chat_id" in lines[0]
 
 
-async def test_without_a_token_it_explains_botfather(tmp_path: Path) -> None:
-    config = write_config(tmp_path, None, f"sqlite+aiosqlite:///{tmp_path}/x.db")
-    code, err = await homthu("run", env=environment(config))
-    assert code == 2
-    assert "@BotFather" in err
-    assert "TELEGRAM_BOT_TOKEN" in err
-    assert "Traceback" not in err
-
-
 async def test_db_upgrade_creates_the_schema(tmp_path: Path, empty_database: str) -> None:
     config = write_config(tmp_path, None, empty_database)
     code, err = await homthu("db", "upgrade", env=environment(config))
