@@ -92,6 +92,8 @@ class Outbound:
     reply_to: str | None = None
     silent: bool = False
     force_reply: bool = False
+    # Bulk sends above the free rate, paid by the bot's Stars balance (Telegram only).
+    paid_broadcast: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,11 +105,15 @@ class Sent:
 
 
 class DeliveryError(Exception):
-    """A message could not be delivered; ``permanent`` when retrying cannot help."""
+    """A message could not be delivered; ``permanent`` when retrying cannot help.
 
-    def __init__(self, reason: str, *, permanent: bool) -> None:
+    ``retry_after`` is the platform's flood wait, in seconds, when that was the reason.
+    """
+
+    def __init__(self, reason: str, *, permanent: bool, retry_after: float | None = None) -> None:
         super().__init__(reason)
         self.permanent = permanent
+        self.retry_after = retry_after
 
 
 class Channel(Protocol):
@@ -116,8 +122,12 @@ class Channel(Protocol):
     name: str
     supports_buttons: bool
 
-    async def send(self, chat: str, message: Outbound) -> Sent:
-        """Send a message (text, media with caption, choices) to a chat."""
+    async def send(self, chat: str, message: Outbound, *, patient: bool = True) -> Sent:
+        """Send a message (text, media with caption, choices) to a chat.
+
+        A patient send waits out flood control and retries network errors itself; an
+        impatient one raises DeliveryError at once, for a caller that paces many sends.
+        """
         ...
 
     async def acknowledge(

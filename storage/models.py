@@ -272,3 +272,87 @@ class Officer(SQLModel, table=True):
     )
     name: str = Field(max_length=128)
     seen_at: datetime = _timestamp()
+
+
+class BroadcastStatus(enum.StrEnum):
+    """Where a broadcast stands."""
+
+    SCHEDULED = "scheduled"
+    RUNNING = "running"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class DeliveryStatus(enum.StrEnum):
+    """Where one recipient's copy of a broadcast stands."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    UNSUBSCRIBED = "unsubscribed"
+
+
+# Subscriptions: who receives the monthly messages. Never linked to any tip.
+class Subscription(SQLModel, table=True):
+    """A resident who asked for the monthly awareness messages, by area."""
+
+    __tablename__ = "subscriptions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    # The same keyed hash of the chat as drafts use: finds the row when they change it.
+    chat_key: str = Field(max_length=64, unique=True)
+    # Where to send, sealed with the secret key and bound to chat_key.
+    sealed_chat: bytes = Field(sa_type=sa.LargeBinary)
+    ward_code: str = Field(max_length=24, index=True)
+    area: str | None = Field(default=None, max_length=120)
+    language: str = Field(default="vi", max_length=8)
+    active: bool = Field(default=True, index=True)
+    created_at: datetime = _timestamp()
+    ended_at: datetime | None = _timestamp(default=None, nullable=True)
+    end_reason: str | None = Field(default=None, max_length=16)
+
+
+# Broadcasts: one message to an audience, monthly from the pack or composed by a supervisor.
+class Broadcast(SQLModel, table=True):
+    """A message to send to subscribers, and how its delivery went."""
+
+    __tablename__ = "broadcasts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    # "2026-11" for the month's scheduled message (one per month and ward), None otherwise.
+    month: str | None = Field(default=None, max_length=7)
+    pack_key: str | None = Field(default=None, max_length=64)
+    text: str
+    image: str | None = Field(default=None, max_length=256)
+    ward_code: str | None = Field(default=None, max_length=24)
+    area: str | None = Field(default=None, max_length=120)
+    status: BroadcastStatus = _enum(BroadcastStatus, default=BroadcastStatus.SCHEDULED, index=True)
+    scheduled_at: datetime = _timestamp()
+    started_at: datetime | None = _timestamp(default=None, nullable=True)
+    finished_at: datetime | None = _timestamp(default=None, nullable=True)
+    created_by: int | None = Field(default=None, sa_type=sa.BigInteger)
+    progress_chat: str | None = Field(default=None, max_length=32)
+    progress_message_id: str | None = Field(default=None, max_length=32)
+
+    __table_args__ = (sa.UniqueConstraint("month", "ward_code", name="uq_broadcasts_month_ward"),)
+
+
+# The outbox: one row per (broadcast, recipient), all written before the first send.
+class Delivery(SQLModel, table=True):
+    """One subscriber's copy of one broadcast."""
+
+    __tablename__ = "deliveries"
+
+    id: int | None = Field(default=None, primary_key=True)
+    broadcast_id: int = Field(foreign_key="broadcasts.id", index=True, ondelete="CASCADE")
+    subscription_id: int = Field(foreign_key="subscriptions.id", index=True, ondelete="CASCADE")
+    status: DeliveryStatus = _enum(DeliveryStatus, default=DeliveryStatus.PENDING, index=True)
+    attempts: int = Field(default=0)
+    claimed_at: datetime | None = _timestamp(default=None, nullable=True)
+    sent_at: datetime | None = _timestamp(default=None, nullable=True, index=True)
+    error: str | None = Field(default=None, max_length=200)
+
+    __table_args__ = (
+        sa.UniqueConstraint("broadcast_id", "subscription_id", name="uq_deliveries_once"),
+    )

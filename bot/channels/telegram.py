@@ -164,17 +164,18 @@ class TelegramChannel:
     def __init__(self, bot: Bot) -> None:
         self._bot = bot
 
-    async def _call(self, action: Callable[[], Awaitable[T]]) -> T:
+    async def _call(self, action: Callable[[], Awaitable[T]], *, patient: bool = True) -> T:
         """Run one Bot API call, waiting out flood control and retrying network errors."""
-        for attempt in range(ATTEMPTS):
-            last = attempt == ATTEMPTS - 1
+        attempts = ATTEMPTS if patient else 1
+        for attempt in range(attempts):
+            last = attempt == attempts - 1
             try:
                 return await action()
             except RetryAfter as error:
                 wait = _retry_after(error)
                 if last or wait > MAX_FLOOD_WAIT:
                     raise DeliveryError(
-                        f"flood control, retry after {wait:g}s", permanent=False
+                        f"flood control, retry after {wait:g}s", permanent=False, retry_after=wait
                     ) from error
                 log.warning("Telegram flood control: waiting %.1f s", wait)
                 await asyncio.sleep(wait)
@@ -188,7 +189,7 @@ class TelegramChannel:
                 await asyncio.sleep(BACKOFF[attempt])
         raise AssertionError("unreachable")
 
-    async def send(self, chat: str, message: Outbound) -> Sent:
+    async def send(self, chat: str, message: Outbound, *, patient: bool = True) -> Sent:
         """Send text, or media with a caption, splitting what is over Telegram's limits."""
         reply = (
             ReplyParameters(message_id=int(message.reply_to), allow_sending_without_reply=True)
@@ -201,22 +202,23 @@ class TelegramChannel:
             sent = await self._call(
                 lambda: self._send_media(
                     chat, message, caption, reply, markup if caption is not None else None
-                )
+                ),
+                patient=patient,
             )
             if caption is None:
-                await self._send_text(chat, message.text, markup, None, message.silent)
+                await self._send_text(chat, message, markup, None, patient)
             return Sent(chat, str(sent.message_id))
-        return await self._send_text(chat, message.text, markup, reply, message.silent)
+        return await self._send_text(chat, message, markup, reply, patient)
 
     async def _send_text(
         self,
         chat: str,
-        text: str,
+        message: Outbound,
         markup: InlineKeyboardMarkup | ForceReply | None,
         reply: ReplyParameters | None,
-        silent: bool,
+        patient: bool,
     ) -> Sent:
-        pieces = split_text(text, TEXT_LIMIT)
+        pieces = split_text(message.text, TEXT_LIMIT)
         first: Message | None = None
         for index, piece in enumerate(pieces):
             last = index == len(pieces) - 1
@@ -231,10 +233,11 @@ class TelegramChannel:
                     text=piece,
                     reply_markup=keyboard,
                     reply_parameters=reply_to,
-                    disable_notification=silent,
+                    disable_notification=message.silent,
+                    allow_paid_broadcast=message.paid_broadcast or None,
                 )
 
-            sent = await self._call(send)
+            sent = await self._call(send, patient=patient)
             first = first or sent
         assert first is not None
         return Sent(chat, str(first.message_id))
@@ -255,6 +258,7 @@ class TelegramChannel:
             "reply_parameters": reply,
             "reply_markup": markup,
             "disable_notification": message.silent,
+            "allow_paid_broadcast": message.paid_broadcast or None,
         }
         if media.kind is EventKind.PHOTO:
             return await self._bot.send_photo(photo=media.file_id, **common)  # type: ignore[arg-type]
