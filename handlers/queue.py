@@ -78,6 +78,12 @@ async def on_card_button(turn: Turn, value: str) -> bool:
     if tip is None or tip.ward_code != ward.code:
         turn.notify(turn.t("queue.not_this_ward"), alert=True)
         return True
+    if tip.card_message_id is None and turn.event.message_id:
+        # Pressed in the instant before the card's posting was recorded: the press says where.
+        await repo.mark_card_posted(
+            session=turn.session, tip_id=tip_id, message_id=turn.event.message_id, now=turn.now
+        )
+        tip.card_message_id = turn.event.message_id
     if version != tip.card_version:
         # A button from an older state of the card: show the card as it is, act on nothing.
         taken = action == "claim" and tip.assignee_name

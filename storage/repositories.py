@@ -192,7 +192,11 @@ async def mark_card_posted(
 ) -> None:
     """Record where a tip's card landed in the officers' group."""
     await session.exec(
-        update(Tip).where(col(Tip.id) == tip_id).values(card_message_id=message_id, posted_at=now)
+        update(Tip)
+        .where(col(Tip.id) == tip_id)
+        .values(card_message_id=message_id, posted_at=now)
+        # A caller may hold the tip it read; expiring it would break async attribute reads.
+        .execution_options(synchronize_session=False)
     )
 
 
