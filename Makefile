@@ -31,7 +31,7 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 
 typecheck: install
-	$(VENV)/bin/mypy handlers storage bot
+	$(VENV)/bin/mypy handlers storage bot broadcasts
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from typing import Final
 
@@ -18,6 +18,7 @@ from telegram.ext import Application, ApplicationBuilder
 
 from bot.channels import telegram as telegram_channel
 from bot.config import Settings
+from broadcasts import schedule
 from handlers import (
     cards,
     group,
@@ -27,6 +28,7 @@ from handlers import (
     queue,
     relay,
     reminders,
+    subscriptions,
     tips,
 )
 from handlers.context import Clock, Services, utc_now
@@ -40,20 +42,22 @@ from storage.db import create_engine, session_factory, unit_of_work
 log = logging.getLogger(__name__)
 
 # Tried in this order. Residents: an answer to an officer's question, then a receipt they
-# were asked for (or 16 bare digits), then a draft in progress; the menu answers the rest.
+# were asked for (or 16 bare digits), then an answer to the subscription question on screen,
+# then a draft in progress; the menu answers the rest.
 # Officers' groups: card buttons and replies, then set-up commands.
 # An officer's /queue, /tip N, /stats in private come before the resident's /tip.
 ROUTERS: Final[tuple[Router, ...]] = (
     relay.router,
     lookup.router,
     officer_commands.private_router,
+    subscriptions.router,
     tips.router,
     menu.router,
     queue.router,
     officer_commands.router,
     group.router,
 )
-COMMANDS: Final = ("start", "gui", "tracuu", "huy", "riengtu")
+COMMANDS: Final = ("start", "gui", "tracuu", "huy", "dangky", "huydangky", "riengtu")
 OFFICER_COMMANDS: Final = ("queue", "tip", "stats")
 Job = Callable[[Services], Awaitable[object]]
 
@@ -104,7 +108,7 @@ class Runtime:
         self.dispatcher = Dispatcher(services, ROUTERS)
         telegram_channel.register(self.application, self.dispatcher)
         self.scheduler = AsyncIOScheduler(timezone=settings.bot.tz)
-        self._tasks: set[asyncio.Task[int]] = set()
+        self._tasks: set[asyncio.Task[object]] = set()
         self._jobs: set[asyncio.Task[object]] = set()
 
     async def _set_commands(self) -> None:
@@ -125,6 +129,12 @@ class Runtime:
                 )
             except TelegramError as error:
                 log.warning("Officer commands not listed in ward %s's group: %s", ward.code, error)
+
+    def _background(self, work: Coroutine[object, object, object]) -> None:
+        """Run work now without holding up the start; stopping waits for it."""
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _schedule(self, job: Job, trigger: BaseTrigger, name: str) -> None:
         """Run ``job(services)`` on a trigger, tracked so that stopping waits for it."""
@@ -158,15 +168,23 @@ class Runtime:
         self._schedule(purge_stale_drafts, IntervalTrigger(minutes=PURGE_MINUTES), "purge-drafts")
         self._schedule(reminders.remind_urgent, IntervalTrigger(minutes=1), "remind-urgent")
         self._schedule(
+            schedule.run_monthly,
+            CronTrigger.from_crontab(
+                self.settings.broadcasts.schedule, timezone=self.settings.bot.tz
+            ),
+            "monthly-broadcast",
+        )
+        self._schedule(
             reminders.send_digest,
             CronTrigger(hour=digest.hour, minute=digest.minute, timezone=self.settings.bot.tz),
             "morning-digest",
         )
         # Tests start paused: their clock is a fake one, and jobs are called by hand.
         self.scheduler.start(paused=not jobs)
-        task = asyncio.create_task(cards.post_pending(self.services))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._background(cards.post_pending(self.services))
+        if jobs:
+            # Tests run with a fake clock and call the jobs themselves.
+            self._background(schedule.run_at_start(self.services))
         log.info(
             "Bot @%s is running for %d ward(s)",
             self.application.bot.username,

@@ -1,4 +1,4 @@
-"""Command line: ``python -m bot run``, ``playground`` and ``db upgrade``."""
+"""Command line: ``python -m bot run``, ``playground``, ``db upgrade`` and ``broadcast``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import logging
 import os
 import signal
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from bot.app import Runtime, build_services
 from bot.config import ConfigError, Settings, load_settings, token_missing_message
@@ -16,7 +18,11 @@ from bot.keyfile import load_secret_key
 from bot.logs import setup_logging
 from bot.playground import ListenError
 from bot.playground import serve as serve_playground
-from storage.db import upgrade
+from broadcasts import engine, schedule
+from handlers.context import Services
+from storage import broadcasts as broadcast_repo
+from storage.db import unit_of_work, upgrade
+from storage.models import DeliveryStatus
 
 log = logging.getLogger("homthu")
 
@@ -35,6 +41,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     database = commands.add_parser("db", help="database maintenance")
     database.add_argument("action", choices=["upgrade"], help="apply migrations up to head")
+    broadcast = commands.add_parser("broadcast", help="monthly awareness broadcasts")
+    actions = broadcast.add_subparsers(dest="action", required=True)
+    actions.add_parser("list", help="list broadcasts with their delivery counts")
+    send = actions.add_parser("send", help="start delivering a broadcast now")
+    which = send.add_mutually_exclusive_group(required=True)
+    which.add_argument("--next", action="store_true", help="this month's scheduled message")
+    which.add_argument("--id", type=int, help="an existing broadcast, by id")
+    send.add_argument("--ward", help="only this ward's broadcast (a ward code)")
+    send.add_argument(
+        "--wait", action="store_true", help="deliver from here, with a progress bar, until done"
+    )
+    status = actions.add_parser("status", help="delivery counts and monthly coverage")
+    status.add_argument("id", type=int, help="the broadcast's id")
     return parser
 
 
@@ -50,6 +69,173 @@ async def _serve(settings: Settings, secret: bytes, token: str) -> None:
     finally:
         log.info("Stopping")
         await runtime.stop()
+
+
+def _counts_line(counts: dict[DeliveryStatus, int]) -> str:
+    return ", ".join(f"{status.value} {counts.get(status, 0)}" for status in DeliveryStatus)
+
+
+def _month_bounds(month: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """Return the UTC start and end of a "YYYY-MM" month in the ward's time zone."""
+    start = datetime.strptime(month, "%Y-%m").replace(tzinfo=tz)
+    end = (start + timedelta(days=32)).replace(day=1)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+async def _list_broadcasts(services: Services) -> int:
+    async with unit_of_work(services.sessions) as session:
+        rows = await broadcast_repo.list_broadcasts(session=session)
+        counts = await broadcast_repo.delivery_counts(
+            session=session, broadcast_ids=[row.id for row in rows if row.id is not None]
+        )
+    if not rows:
+        print("No broadcasts yet.")
+    for row in rows:
+        assert row.id is not None
+        print(
+            f"#{row.id}\t{row.month or '-'}\t{row.ward_code or 'all wards'}"
+            f"\t{row.status.value}\t{_counts_line(counts[row.id])}"
+        )
+    return 0
+
+
+async def _broadcast_status(services: Services, broadcast_id: int) -> int:
+    tz = services.settings.bot.tz
+    async with unit_of_work(services.sessions) as session:
+        row = await broadcast_repo.get_broadcast(session=session, broadcast_id=broadcast_id)
+        if row is None:
+            print(f"There is no broadcast #{broadcast_id}.", file=sys.stderr)
+            return 2
+        counts = await broadcast_repo.delivery_counts(
+            session=session, broadcast_ids=[broadcast_id]
+        )
+        month = row.month or (row.started_at or row.scheduled_at).astimezone(tz).strftime("%Y-%m")
+        start, end = _month_bounds(month, tz)
+        wards = [row.ward_code] if row.ward_code else [w.code for w in services.settings.wards]
+        coverage = {
+            code: await broadcast_repo.coverage(
+                session=session, month_start=start, month_end=end, ward_code=code
+            )
+            for code in wards
+        }
+    print(f"Broadcast #{broadcast_id}: {row.status.value}; {_counts_line(counts[broadcast_id])}")
+    print(f"Coverage in {month}: active subscribers who received at least one message")
+    for code, areas in coverage.items():
+        active = sum(a for _, a, _ in areas)
+        reached = sum(r for _, _, r in areas)
+        print(f"  {code}: {reached}/{active} ({_share(reached, active)})")
+        for area, area_active, area_reached in areas:
+            label = area or "(no area)"
+            print(
+                f"    {label}: {area_reached}/{area_active} ({_share(area_reached, area_active)})"
+            )
+    return 0
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.0f}%" if whole else "-"
+
+
+def _progress_bar(summary: engine.Summary, total: int) -> None:
+    done = min(summary.done, total)
+    width = 30
+    filled = width * done // total if total else width
+    left = (total - done) / summary.per_second if summary.per_second else 0
+    print(
+        f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} "
+        f"{_share(done, total)} · failed {summary.failed} · about {left:.0f} s left ",
+        end="",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+async def _send_broadcast(
+    services: Services, *, next_: bool, broadcast_id: int | None, ward: str | None, wait: bool
+) -> int:
+    if ward is not None and ward not in {w.code for w in services.settings.wards}:
+        print(f"There is no ward {ward} in the configuration.", file=sys.stderr)
+        return 2
+    if next_:
+        now = services.clock()
+        await schedule.monthly_broadcasts(services, now)
+        async with unit_of_work(services.sessions) as session:
+            rows = await broadcast_repo.month_broadcasts(
+                session=session, month=schedule.month_of(services.settings, now), ward_code=ward
+            )
+        ids = [row.id for row in rows if row.id is not None]
+        if not ids:
+            print("This month's broadcasts are already delivered or cancelled.")
+            return 0
+    else:
+        assert broadcast_id is not None
+        async with unit_of_work(services.sessions) as session:
+            row = await broadcast_repo.get_broadcast(session=session, broadcast_id=broadcast_id)
+        if row is None:
+            print(f"There is no broadcast #{broadcast_id}.", file=sys.stderr)
+            return 2
+        if ward is not None and row.ward_code != ward:
+            print(f"Broadcast #{broadcast_id} is not for ward {ward}.", file=sys.stderr)
+            return 2
+        ids = [broadcast_id]
+    try:
+        added = [await engine.enqueue(services, id_) for id_ in ids]
+    except engine.BroadcastCancelled as error:
+        print(f"Broadcast #{error.args[0]} was cancelled; it is not sent.", file=sys.stderr)
+        return 2
+    names = ", ".join(f"#{id_}" for id_ in ids)
+    if not wait:
+        print(
+            f"Broadcast {names}: {sum(added)} recipient(s) queued; the running bot delivers it, "
+            "or run this again with --wait to deliver it from here."
+        )
+        return 0
+    total = engine.Summary()
+    for id_ in ids:
+        summary = await engine.deliver(services, id_, on_progress=_progress_bar)
+        total.sent += summary.sent
+        total.failed += summary.failed
+        total.unsubscribed += summary.unsubscribed
+        total.seconds += summary.seconds
+    print(file=sys.stderr)
+    print(
+        f"Broadcast {names}: sent {total.sent}, failed {total.failed}, "
+        f"unsubscribed {total.unsubscribed}, {total.seconds:.1f} s, "
+        f"{total.per_second:.1f} messages/s"
+    )
+    return 0
+
+
+async def broadcast_command(
+    arguments: argparse.Namespace, settings: Settings, secret: bytes
+) -> int:
+    """List, send or report on broadcasts, from the operator's terminal."""
+    services = build_services(settings, secret=secret)
+    try:
+        if arguments.action == "list":
+            return await _list_broadcasts(services)
+        if arguments.action == "status":
+            return await _broadcast_status(services, arguments.id)
+        if settings.telegram_bot_token is None:
+            print(token_missing_message(), file=sys.stderr)
+            return 2
+        # The Runtime wires a Telegram channel to the services; it is neither started nor
+        # polled here: only its bot is connected, to send.
+        runtime = Runtime(settings, services, token=settings.telegram_bot_token.get_secret_value())
+        bot = runtime.application.bot
+        await bot.initialize()
+        try:
+            return await _send_broadcast(
+                services,
+                next_=arguments.next,
+                broadcast_id=arguments.id,
+                ward=arguments.ward,
+                wait=arguments.wait,
+            )
+        finally:
+            await bot.shutdown()
+    finally:
+        await services.sessions.kw["bind"].dispose()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,6 +259,13 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 2
+    if arguments.command == "broadcast":
+        upgrade(settings.database.url)
+        try:
+            return asyncio.run(broadcast_command(arguments, settings, secret))
+        except KeyboardInterrupt:
+            print("\nInterrupted; the same command resumes where it stopped.", file=sys.stderr)
+            return 130
     # Playground: without a token, `run` tries the bot locally instead of stopping.
     if arguments.command == "playground" or settings.telegram_bot_token is None:
         if arguments.command == "run":

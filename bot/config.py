@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Final, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import (
@@ -68,6 +69,10 @@ _HINTS: Final = {
     "limits.max_attachments": (
         "use a number from 1 to 10 (Telegram sends at most 10 files in one album)"
     ),
+    "broadcasts.schedule": 'use a cron expression such as "0 8 1 * *" (08:00 on the 1st)',
+    "broadcasts.quiet_hours": 'use "21:00-07:00", or "" to send at any hour',
+    "broadcasts.rate_per_second": "use a number of messages per second from 1 to 1000",
+    "broadcasts.progress_seconds": "use a number of seconds above 0, e.g. 5",
     "wards/missing": _NEW_WARD_HINT,
     "wards/too_short": _NEW_WARD_HINT,
     "wards/value_error": "give each [[wards]] table its own code",
@@ -200,6 +205,51 @@ class LimitsSection(BaseModel):
     max_place_chars: int = Field(default=300, ge=1)
     lookups_per_hour: int = Field(default=5, ge=1)
     draft_ttl_hours: int = Field(default=72, ge=1)
+
+
+_QUIET_HOURS: Final = re.compile(
+    r"(?P<start>([01][0-9]|2[0-3]):[0-5][0-9])-(?P<end>([01][0-9]|2[0-3]):[0-5][0-9])"
+)
+
+
+class BroadcastsSection(BaseModel):
+    """When the monthly messages go out and how fast they are sent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schedule: str = "0 8 1 * *"
+    quiet_hours: str = "21:00-07:00"
+    rate_per_second: float = Field(default=25, ge=1, le=1000)
+    paid: bool = False
+    progress_seconds: float = Field(default=5, gt=0, le=3600)
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if len(value.split()) != 5:
+            raise ValueError("is not a cron expression of five fields")
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError as error:
+            raise ValueError(f"is not a valid cron expression ({error})") from None
+        return value
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _time_range(cls, value: str) -> str:
+        value = value.strip()
+        match = _QUIET_HOURS.fullmatch(value)
+        if value and (match is None or match["start"] == match["end"]):
+            raise ValueError("is not a range of two different times as HH:MM-HH:MM")
+        return value
+
+    @property
+    def quiet(self) -> tuple[time, time] | None:
+        """The local start and end of the quiet hours, or None when they are off."""
+        if not self.quiet_hours:
+            return None
+        start, end = self.quiet_hours.split("-")
+        return time.fromisoformat(start), time.fromisoformat(end)
 
 
 PRIORITIES: Final = ("urgent", "high", "normal", "low")
@@ -432,6 +482,7 @@ class Settings(BaseSettings):
     limits: LimitsSection = LimitsSection()
     triage: TriageSection = TriageSection()
     playground: PlaygroundSection = PlaygroundSection()
+    broadcasts: BroadcastsSection = BroadcastsSection()
     wards: list[Ward] = Field(min_length=1)
     telegram_bot_token: SecretStr | None = Field(default=None, validation_alias=TOKEN_ENV)
     secret_key: SecretStr | None = Field(default=None, validation_alias=SECRET_KEY_ENV)

@@ -20,6 +20,7 @@ def menu_choices(turn: Turn) -> tuple[tuple[Choice, ...], ...]:
     return (
         (Choice(turn.t("menu.tip"), callback("t", "new")),),
         (Choice(turn.t("menu.lookup"), callback("l", "start")),),
+        (Choice(turn.t("menu.subscribe"), callback("s", "open")),),
         (Choice(turn.t("menu.hotlines"), callback(NAMESPACE, "hotlines")),),
         (Choice(turn.t("menu.privacy"), callback(NAMESPACE, "privacy")),),
         (Choice(turn.t(f"menu.language_{other}"), callback(NAMESPACE, f"lang-{other}")),),

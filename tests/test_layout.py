@@ -13,8 +13,10 @@ from handlers.tips import EDITABLE, Step
 from storage.models import Category, TipStatus
 
 ROOT = Path(__file__).resolve().parents[1]
-CODE = [p for d in ("bot", "handlers", "storage") for p in (ROOT / d).rglob("*.py")]
-NEUTRAL = [p for p in CODE if p.is_relative_to(ROOT / "handlers")]
+CODE = [p for d in ("bot", "handlers", "storage", "broadcasts") for p in (ROOT / d).rglob("*.py")]
+NEUTRAL = [
+    p for p in CODE if p.is_relative_to(ROOT / "handlers") or p.is_relative_to(ROOT / "broadcasts")
+]
 KEY_CALL = re.compile(r"""\bt\(\s*"([a-z_]+\.[a-z_.]+)"|text\([^,]+,\s*"([a-z_]+\.[a-z_.]+)\"""")
 
 

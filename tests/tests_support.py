@@ -10,6 +10,7 @@ RECEIPT = re.compile(r"\b(\d{4}) (\d{4}) (\d{4}) (\d{4})\b")
 MENU_BUTTONS = [
     "📝 Gửi tin tố giác",
     "🔎 Tra cứu tin đã gửi",
+    "📬 Nhận tin tuyên truyền hằng tháng",
     "📞 Đường dây nóng",
     "🔒 Quyền riêng tư",
     "🌐 English",

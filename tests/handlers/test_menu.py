@@ -13,6 +13,7 @@ MENU = "Bạn muốn làm gì? Bấm một nút bên dưới."
 ENGLISH_BUTTONS = [
     "📝 Send a tip",
     "🔎 Check a tip I sent",
+    "📬 Monthly awareness messages",
     "📞 Hotlines",
     "🔒 Privacy",
     "🌐 Tiếng Việt",

@@ -20,6 +20,7 @@ async def test_resident_sends_a_tip_by_tapping(resident: Person, officers: Group
     assert welcome.button_labels() == [
         "📝 Gửi tin tố giác",
         "🔎 Tra cứu tin đã gửi",
+        "📬 Nhận tin tuyên truyền hằng tháng",
         "📞 Đường dây nóng",
         "🔒 Quyền riêng tư",
         "🌐 English",

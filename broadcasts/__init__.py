@@ -1,0 +1,1 @@
+"""Monthly awareness broadcasts: the message pack, the monthly schedule and delivery."""
