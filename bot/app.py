@@ -18,7 +18,7 @@ from telegram.ext import Application, ApplicationBuilder
 
 from bot.channels import telegram as telegram_channel
 from bot.config import Settings
-from broadcasts import schedule
+from broadcasts import engine, schedule
 from handlers import (
     cards,
     group,
@@ -167,6 +167,8 @@ class Runtime:
         self._schedule(cards.post_pending, IntervalTrigger(seconds=REPOST_SECONDS), "repost-cards")
         self._schedule(purge_stale_drafts, IntervalTrigger(minutes=PURGE_MINUTES), "purge-drafts")
         self._schedule(reminders.remind_urgent, IntervalTrigger(minutes=1), "remind-urgent")
+        # Broadcasts queued from the command line, or left running by a stopped process.
+        self._schedule(engine.resume, IntervalTrigger(minutes=1), "deliver-broadcasts")
         self._schedule(
             schedule.run_monthly,
             CronTrigger.from_crontab(

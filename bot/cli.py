@@ -13,6 +13,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bot.app import Runtime, build_services
+from bot.channels import telegram as telegram_channel
 from bot.config import ConfigError, Settings, load_settings, token_missing_message
 from bot.keyfile import load_secret_key
 from bot.logs import setup_logging
@@ -219,12 +220,9 @@ async def broadcast_command(
         if settings.telegram_bot_token is None:
             print(token_missing_message(), file=sys.stderr)
             return 2
-        # The Runtime wires a Telegram channel to the services; it is neither started nor
-        # polled here: only its bot is connected, to send.
-        runtime = Runtime(settings, services, token=settings.telegram_bot_token.get_secret_value())
-        bot = runtime.application.bot
-        await bot.initialize()
-        try:
+        token = settings.telegram_bot_token.get_secret_value()
+        async with telegram_channel.connected(token, settings.telegram) as channel:
+            services.channels[channel.name] = channel
             return await _send_broadcast(
                 services,
                 next_=arguments.next,
@@ -232,8 +230,6 @@ async def broadcast_command(
                 ward=arguments.ward,
                 wait=arguments.wait,
             )
-        finally:
-            await bot.shutdown()
     finally:
         await services.sessions.kw["bind"].dispose()
 

@@ -16,6 +16,7 @@ from handlers.queue import group_ward, may_act, user_id
 from handlers.router import Router, Scope, callback
 from handlers.text import split_text
 from handlers.triage import Priority, describe
+from storage import broadcasts as broadcast_repo
 from storage import queue as queue_repo
 from storage import reports
 from storage.models import Tip, TipEvent, TipMessage, TipStatus
@@ -357,8 +358,14 @@ def month_bounds(now: datetime, services: Services) -> tuple[datetime, datetime]
     return start.astimezone(UTC), following.astimezone(UTC)
 
 
-def stats_text(desk: Desk, ward: Ward, stats: reports.MonthStats, month: str) -> str:
-    """Return a ward's month in plain text: counts by status, category and area, and speed."""
+def stats_text(
+    desk: Desk,
+    ward: Ward,
+    stats: reports.MonthStats,
+    month: str,
+    reach: Sequence[tuple[str | None, int, int]] = (),
+) -> str:
+    """Return a ward's month: tips by status, category and area, speed, and broadcast reach."""
     lines = [
         desk.t("officer.stats_header", month=month, ward=ward.name),
         desk.t("officer.stats_received", count=stats.received),
@@ -385,6 +392,22 @@ def stats_text(desk: Desk, ward: Ward, stats: reports.MonthStats, month: str) ->
     else:
         duration = duration_text(desk, stats.median_to_claim)
         lines.append(desk.t("officer.stats_median", duration=duration, count=stats.claimed))
+    # The plans' KPI: every resident reached by the monthly message at least once a month.
+    subscribed = sum(active for _, active, _ in reach)
+    lines += ["", desk.t("officer.reach_header")]
+    if not subscribed:
+        lines.append(desk.t("officer.reach_nobody"))
+    for area, active, reached in reach:
+        if active:
+            lines.append(
+                desk.t(
+                    "officer.reach_row",
+                    area=area or desk.t("tip.area_unknown"),
+                    reached=reached,
+                    active=active,
+                    share=round(100 * reached / active),
+                )
+            )
     return "\n".join(lines)
 
 
@@ -395,7 +418,10 @@ async def _stats(turn: Turn, desk: Desk) -> None:
         stats = await reports.month_stats(
             session=turn.session, ward_code=ward.code, start=start, end=end
         )
-        _say_long(turn, stats_text(desk, ward, stats, month))
+        reach = await broadcast_repo.coverage(
+            session=turn.session, month_start=start, month_end=end, ward_code=ward.code
+        )
+        _say_long(turn, stats_text(desk, ward, stats, month, reach))
 
 
 @router.command("stats")

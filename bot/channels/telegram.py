@@ -6,7 +6,8 @@ import asyncio
 import datetime as dtm
 import logging
 import warnings
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Final, TypeVar
 
@@ -22,6 +23,7 @@ from telegram import (
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application, ContextTypes, TypeHandler
 
+from bot.config import TelegramSection
 from handlers.dispatch import Dispatcher
 from handlers.events import (
     DeliveryError,
@@ -322,6 +324,14 @@ class TelegramChannel:
         await self._call(
             lambda: self._bot.unpin_chat_message(chat_id=int(chat), message_id=int(message_id))
         )
+
+
+@asynccontextmanager
+async def connected(token: str, settings: TelegramSection) -> AsyncIterator[TelegramChannel]:
+    """A channel on a connected bot that only sends (no polling): for the command line."""
+    bot = Bot(token, base_url=settings.base_url, base_file_url=settings.base_file_url)
+    async with bot:
+        yield TelegramChannel(bot)
 
 
 def register(application: Application, dispatcher: Dispatcher) -> None:  # type: ignore[type-arg]

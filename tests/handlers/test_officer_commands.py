@@ -310,6 +310,9 @@ async def test_the_month_is_counted_by_status_category_and_area_with_the_median_
             "",
             "⏱ Thời gian từ lúc nhận tin đến lúc có cán bộ nhận xử lý (trung vị): 40 phút,"
             " tính trên 4 tin được nhận trong tháng",
+            "",
+            "📬 Tin tuyên truyền tháng này (người đăng ký đã nhận):",
+            "Chưa có ai đăng ký nhận tin.",
         ]
     )
 
@@ -318,5 +321,7 @@ async def test_a_month_without_tips_says_so(officers: Group, officer: Officer) -
     await command(officer, "/stats")
     assert (await officers.sees()).text == (
         "📊 Thống kê tháng 11/2026 · Phường Đông Cương\n📥 Tin nhận trong tháng: 0\n\n"
-        "⏱ Chưa có tin nào được nhận xử lý trong tháng."
+        "⏱ Chưa có tin nào được nhận xử lý trong tháng.\n\n"
+        "📬 Tin tuyên truyền tháng này (người đăng ký đã nhận):\n"
+        "Chưa có ai đăng ký nhận tin."
     )
