@@ -21,6 +21,7 @@ from bot.config import Settings
 from broadcasts import engine, schedule
 from handlers import (
     cards,
+    compose,
     group,
     lookup,
     menu,
@@ -45,11 +46,13 @@ log = logging.getLogger(__name__)
 # were asked for (or 16 bare digits), then an answer to the subscription question on screen,
 # then a draft in progress; the menu answers the rest.
 # Officers' groups: card buttons and replies, then set-up commands.
-# An officer's /queue, /tip N, /stats in private come before the resident's /tip.
+# An officer's /queue, /tip N, /stats in private come before the resident's /tip; a
+# supervisor's /broadcast and its typed answers come before a resident's draft.
 ROUTERS: Final[tuple[Router, ...]] = (
     relay.router,
     lookup.router,
     officer_commands.private_router,
+    compose.router,
     subscriptions.router,
     tips.router,
     menu.router,
@@ -169,6 +172,8 @@ class Runtime:
         self._schedule(reminders.remind_urgent, IntervalTrigger(minutes=1), "remind-urgent")
         # Broadcasts queued from the command line, or left running by a stopped process.
         self._schedule(engine.resume, IntervalTrigger(minutes=1), "deliver-broadcasts")
+        # Supervisors' broadcasts whose time has come; the job above then delivers them.
+        self._schedule(compose.start_due, IntervalTrigger(minutes=1), "start-due-broadcasts")
         self._schedule(
             schedule.run_monthly,
             CronTrigger.from_crontab(

@@ -406,7 +406,7 @@ async def enqueue(services: Services, broadcast_id: int) -> int:
         broadcast = await repo.get_broadcast(session=session, broadcast_id=broadcast_id)
         if broadcast is None:
             raise BroadcastNotFound(broadcast_id)
-        if broadcast.status is BroadcastStatus.CANCELLED:
+        if broadcast.status in (BroadcastStatus.CANCELLED, BroadcastStatus.DRAFT):
             raise BroadcastCancelled(broadcast_id)
         added = await repo.enqueue(session=session, broadcast=broadcast, now=services.clock())
     log.info("Broadcast #%d: %d recipient(s) queued", broadcast_id, added)

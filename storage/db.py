@@ -50,7 +50,13 @@ def ensure_sqlite_directory(url: str) -> None:
 def create_engine(url: str) -> AsyncEngine:
     """Create the async engine for a database URL, tuned for its backend."""
     ensure_sqlite_directory(url)
-    engine = create_async_engine(url, pool_pre_ping=True)
+    if make_url(url).get_backend_name() == "sqlite":
+        # SQLite has one writer at a time. With one connection, transactions queue in asyncio;
+        # with several, they wait in SQLite's sleeping busy handler (seconds-long p95 spikes
+        # in benchmarks/tips.py).
+        engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60)
+    else:
+        engine = create_async_engine(url, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _begin_immediate)

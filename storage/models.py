@@ -277,6 +277,7 @@ class Officer(SQLModel, table=True):
 class BroadcastStatus(enum.StrEnum):
     """Where a broadcast stands."""
 
+    DRAFT = "draft"
     SCHEDULED = "scheduled"
     RUNNING = "running"
     DONE = "done"
