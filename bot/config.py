@@ -222,6 +222,16 @@ class BroadcastsSection(BaseModel):
     rate_per_second: float = Field(default=25, ge=1, le=1000)
     paid: bool = False
     progress_seconds: float = Field(default=5, gt=0, le=3600)
+    # A month ("2026-12") pinned to a pack message key instead of the next unsent one.
+    pinned: dict[str, str] = {}
+
+    @field_validator("pinned")
+    @classmethod
+    def _months(cls, value: dict[str, str]) -> dict[str, str]:
+        for month in value:
+            if not re.fullmatch(r"20[0-9]{2}-(0[1-9]|1[0-2])", month):
+                raise ValueError(f'names "{month}", which is not a month written as YYYY-MM')
+        return value
 
     @field_validator("schedule")
     @classmethod

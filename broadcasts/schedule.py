@@ -15,7 +15,7 @@ from sqlmodel import col, select
 
 from bot.config import Settings
 from broadcasts import engine
-from broadcasts.content import compose, load_pack, next_message
+from broadcasts.content import PackError, compose, load_pack, next_message
 from handlers.context import Services
 from storage.db import unit_of_work
 from storage.models import Broadcast, BroadcastStatus
@@ -72,7 +72,12 @@ async def monthly_broadcasts(
                     .order_by(col(Broadcast.month), col(Broadcast.id))
                 )
                 used = [key for key in sent.all() if key is not None]
-                message = next_message(used, month, pinned, pack=pack)
+                try:
+                    message = next_message(used, month, pinned, pack=pack)
+                except PackError as error:
+                    # A wrong pin must not cost the month its message.
+                    log.error("%s; sending the next unsent message instead", error)
+                    message = next_message(used, month, pack=pack)
                 broadcast = Broadcast(
                     month=month,
                     pack_key=message.key,
@@ -123,7 +128,10 @@ async def send_created(services: Services, created: list[int]) -> None:
 
 async def run_monthly(services: Services) -> None:
     """The cron job: create this month's broadcasts and deliver them."""
-    await send_created(services, await monthly_broadcasts(services, services.clock()))
+    pinned = services.settings.broadcasts.pinned
+    await send_created(
+        services, await monthly_broadcasts(services, services.clock(), pinned=pinned)
+    )
 
 
 async def run_at_start(services: Services) -> None:
@@ -133,4 +141,5 @@ async def run_at_start(services: Services) -> None:
     while the bot was down is sent once, and never twice.
     """
     await engine.resume(services)
-    await send_created(services, await catch_up(services, services.clock()))
+    pinned = services.settings.broadcasts.pinned
+    await send_created(services, await catch_up(services, services.clock(), pinned=pinned))

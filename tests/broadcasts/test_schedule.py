@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlmodel import col, select
 
 from bot.app import build_services
-from bot.config import Settings
+from bot.config import ConfigError, Settings, load_settings
 from broadcasts.schedule import catch_up, monthly_broadcasts, scheduled_time
 from conftest import GROUP_ID, OTHER_GROUP_ID, SECRET, ward
 from handlers.context import Services
@@ -126,3 +127,25 @@ def test_the_scheduled_time_follows_the_configured_cron(settings: Settings) -> N
     )
     due = scheduled_time(custom, datetime(2026, 12, 17, 9, 0, tzinfo=UTC))
     assert due == datetime(2026, 12, 5, 2, 30, tzinfo=UTC)
+
+
+async def test_a_wrong_pin_still_sends_the_month_its_message(services: Services) -> None:
+    now = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
+    created = await monthly_broadcasts(services, now, pinned={"2026-12": "no-such-message"})
+    assert len(created) == 2  # both wards still get the month's message
+    async with unit_of_work(services.sessions) as session:
+        keys = (await session.exec(select(Broadcast.pack_key))).all()
+    assert None not in keys and "no-such-message" not in keys
+
+
+def test_a_pinned_month_must_be_written_as_a_month(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[broadcasts]\npinned = { "tháng 12" = "tet" }\n'
+        '[[wards]]\ncode = "x"\nname = "X"\nofficer_chat_id = -1\nareas = ["A"]\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_settings(path)
+    assert "broadcasts.pinned" in str(raised.value)
+    assert "YYYY-MM" in str(raised.value)
