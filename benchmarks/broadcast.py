@@ -24,19 +24,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import os
 import resource
-import secrets
 import sys
-import tempfile
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Final
 
-import asyncpg
+from support import database, percentile
 from telegram import Bot
 from telegram.request import HTTPXRequest
 
@@ -54,9 +49,6 @@ SECRET: Final = b"benchmark-secret-key-with-32-characters!!"
 FIRST_CHAT: Final = 6_000_000_000
 WARD: Final = "dong-cuong"
 TEXT: Final = "Tháng này: tác hại của ma túy. Gọi 113 hoặc đường dây nóng của phường."
-PG_ADMIN_URL: Final = os.environ.get(
-    "HOMTHU_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 
 
 class TimedChannel:
@@ -74,38 +66,6 @@ class TimedChannel:
             return await self.inner.send(chat, message, patient=patient)
         finally:
             self.latencies.append(time.perf_counter() - started)
-
-
-@asynccontextmanager
-async def database(args: argparse.Namespace) -> AsyncIterator[tuple[str, str]]:
-    """The database URL to use and a label for it; scratch ones are removed afterwards."""
-    if args.database:
-        yield args.database, "given URL"
-    elif args.postgres:
-        name = f"homthu_bench_{secrets.token_hex(4)}"
-        await _pg_admin(f'CREATE DATABASE "{name}"')
-        server = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-        try:
-            yield f"{server}/{name}", "PostgreSQL"
-        finally:
-            await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    else:
-        with tempfile.TemporaryDirectory(prefix="homthu-bench-") as tmp:
-            yield f"sqlite+aiosqlite:///{tmp}/homthu.db", "SQLite"
-
-
-async def _pg_admin(statement: str) -> None:
-    connection = await asyncpg.connect(PG_ADMIN_URL, timeout=5)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile of a non-empty list."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 
 
 async def run(args: argparse.Namespace) -> None:

@@ -29,22 +29,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import math
 import os
 import re
 import resource
-import secrets
 import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Final
 
-import asyncpg
-from sqlalchemy.engine import make_url
+from support import database, percentile
 
 from bot.app import Runtime, build_services
 from bot.config import Settings
@@ -58,9 +53,6 @@ SECRET: Final = b"benchmark-secret-key-with-32-characters!!"
 GROUP_ID: Final = -1001234567890
 FIRST_RESIDENT_ID: Final = 6_000_000_000
 AREAS: Final = [f"Khu phố {n}" for n in range(1, 11)]
-PG_ADMIN_URL: Final = os.environ.get(
-    "HOMTHU_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 # How long one step of the flow may take before the run is declared broken.
 STEP_TIMEOUT: Final = 60.0
 CARD = re.compile(r"TIN #(\d+)")
@@ -176,39 +168,6 @@ class Resident:
         if match is None:
             raise AssertionError(f"no receipt after {SEND_LABEL!r}: {done.content!r}")
         return int(match.group(1)), tapped
-
-
-@asynccontextmanager
-async def database(args: argparse.Namespace) -> AsyncIterator[tuple[str, str]]:
-    """The database URL to use and a label for it; scratch ones are removed afterwards."""
-    if args.database:
-        backend = make_url(args.database).get_backend_name()
-        yield args.database, f"{backend} (given URL)"
-    elif args.postgres:
-        name = f"homthu_bench_{secrets.token_hex(4)}"
-        await _pg_admin(f'CREATE DATABASE "{name}"')
-        server = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-        try:
-            yield f"{server}/{name}", f"postgresql (scratch database {name}, dropped)"
-        finally:
-            await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    else:
-        with tempfile.TemporaryDirectory(prefix="homthu-bench-") as tmp:
-            yield f"sqlite+aiosqlite:///{tmp}/homthu.db", "sqlite (fresh file in a temp dir)"
-
-
-async def _pg_admin(statement: str) -> None:
-    connection = await asyncpg.connect(PG_ADMIN_URL, timeout=5)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile of a non-empty list."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 
 
 def figures(label: str, seconds: list[float]) -> str:
