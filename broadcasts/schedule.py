@@ -143,3 +143,25 @@ async def run_at_start(services: Services) -> None:
     await engine.resume(services)
     pinned = services.settings.broadcasts.pinned
     await send_created(services, await catch_up(services, services.clock(), pinned=pinned))
+
+
+async def send_this_month(services: Services) -> int:
+    """Deliver this month's message now, to every subscriber who has not had it; return how many.
+
+    For the playground's button and a demo: the month's row is created if it is missing,
+    and subscribers who joined since it went out get it too (the outbox adds only them).
+    """
+    now = services.clock()
+    await monthly_broadcasts(services, now, pinned=services.settings.broadcasts.pinned)
+    async with unit_of_work(services.sessions) as session:
+        found = await session.exec(
+            select(Broadcast.id).where(
+                col(Broadcast.month) == month_of(services.settings, now),
+                col(Broadcast.status).not_in([BroadcastStatus.CANCELLED, BroadcastStatus.DRAFT]),
+            )
+        )
+        ids = [broadcast_id for broadcast_id in found.all() if broadcast_id is not None]
+    sent = 0
+    for broadcast_id in ids:
+        sent += (await engine.send(services, broadcast_id)).sent
+    return sent

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from functools import partial
 from typing import Final
 
 from aiohttp import web
@@ -14,6 +15,7 @@ from bot.config import Settings
 from bot.emulator import BotApiEmulator
 from bot.playground.cast import Cast
 from bot.playground.web import build_app
+from broadcasts import schedule
 from handlers.context import Clock, utc_now
 
 log = logging.getLogger(__name__)
@@ -59,7 +61,7 @@ class Playground:
             self.runtime = Runtime(settings, services, token=PLAYGROUND_TOKEN)
             await self.runtime.start(jobs=jobs)
             self._web = web.AppRunner(
-                build_app(self.emulator, self.cast),
+                build_app(self.emulator, self.cast, partial(schedule.send_this_month, services)),
                 handler_cancellation=True,
                 access_log=None,
                 shutdown_timeout=1.0,

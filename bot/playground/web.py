@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Final
 
@@ -20,15 +21,19 @@ DEMO_LOCATION: Final = (19.8235, 105.8046)
 # Long polls end before common proxies and browsers give up on an idle request.
 POLL_SECONDS: Final = 25.0
 
+SendMonth = Callable[[], Awaitable[int]]
+
 _EMULATOR: Final = web.AppKey("emulator", BotApiEmulator)
 _CAST: Final = web.AppKey("cast", Cast)
+_SEND_MONTH: Final[web.AppKey[SendMonth]] = web.AppKey("send_month")
 
 
-def build_app(emulator: BotApiEmulator, cast: Cast) -> web.Application:
+def build_app(emulator: BotApiEmulator, cast: Cast, send_month: SendMonth) -> web.Application:
     """The page, its static files, the state long poll and the demo people's actions."""
     app = web.Application()
     app[_EMULATOR] = emulator
     app[_CAST] = cast
+    app[_SEND_MONTH] = send_month
     app.router.add_get("/", _index)
     app.router.add_static("/static/", STATIC)
     app.router.add_get("/api/state", _state)
@@ -37,6 +42,7 @@ def build_app(emulator: BotApiEmulator, cast: Cast) -> web.Application:
     app.router.add_post("/api/click", _click)
     app.router.add_post("/api/location", _location)
     app.router.add_post("/api/photo", _photo)
+    app.router.add_post("/api/broadcast", _broadcast)
     return app
 
 
@@ -122,6 +128,12 @@ async def _photo(request: web.Request) -> web.Response:
         raise _refused("Chú thích phải là chữ")
     message = await emulator.send_photo(user, DEMO_PHOTO.read_bytes(), caption=caption, chat=chat)
     return web.json_response({"message_id": message.message_id})
+
+
+async def _broadcast(request: web.Request) -> web.Response:
+    """Send this month's awareness message to the demo residents who subscribed."""
+    sent = await request.app[_SEND_MONTH]()
+    return web.json_response({"sent": sent})
 
 
 async def _actor(

@@ -256,3 +256,16 @@ areas = ["Khu phố 1", "Khu phố 2"]
     assert "@BotFather" in err.decode() and "TELEGRAM_BOT_TOKEN" in err.decode()
     assert "playground" in err.decode()
     assert "Traceback" not in err.decode()
+
+
+async def test_the_month_button_sends_the_message_to_subscribed_demo_residents(
+    page: Page,
+) -> None:
+    assert await page.post("/api/broadcast") == {"sent": 0}  # nobody has subscribed yet
+    await page.says(LAN, LAN, "/dangky")
+    await page.taps(LAN, LAN, "Khu phố 3")
+    count = len(page.bot_said(LAN))
+    assert await page.post("/api/broadcast") == {"sent": 1}
+    state = await page.until(lambda _: len(page.bot_said(LAN)) > count)
+    assert state and "ma túy" in page.bot_said(LAN)[-1]
+    assert await page.post("/api/broadcast") == {"sent": 0}  # never twice

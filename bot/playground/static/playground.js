@@ -450,5 +450,20 @@ document.addEventListener("DOMContentLoaded", () => {
   document.querySelector("#alert button").addEventListener("click", () => {
     document.getElementById("alert").hidden = true;
   });
+  document.getElementById("broadcast").addEventListener("click", sendMonth);
   poll();
 });
+
+// The month's awareness message, sent now to the demo residents who subscribed (📬).
+async function sendMonth() {
+  const button = document.getElementById("broadcast");
+  button.disabled = true;
+  try {
+    const response = await fetch("/api/broadcast", { method: "POST" });
+    const { sent } = await response.json();
+    toast(sent ? `Đã gửi tin tháng này cho ${sent} người đăng ký.`
+               : "Chưa có ai mới đăng ký nhận tin (bấm 📬 trong điện thoại trước).");
+  } finally {
+    button.disabled = false;
+  }
+}
