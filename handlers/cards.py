@@ -87,11 +87,8 @@ def main_choices(services: Services, tip: Tip) -> tuple[tuple[Choice, ...], ...]
 
 def render(services: Services, view: CardView, now: datetime) -> Outbound:
     """Return the card as officers see it: facts first, then the resident's words."""
-    tip, settings = view.tip, services.settings
-    tz = settings.bot.tz
-
-    def t(key: str, **values: object) -> str:
-        return services.catalogue.text(settings.bot.language, key, **values)
+    tip, t = view.tip, services.officer_text
+    tz = services.settings.bot.tz
 
     flags = " · ".join(t(f"flag.{f['code']}") for f in tip.flags)
     lines = [
@@ -146,12 +143,8 @@ async def load_view(services: Services, tip_id: int) -> CardView | None:
 
 
 def _caption(services: Services, tip: Tip, item: TipAttachment) -> str:
-    return services.catalogue.text(
-        services.settings.bot.language,
-        "card.file_caption",
-        number=tip.id,
-        position=item.position,
-        count=tip.attachment_count,
+    return services.officer_text(
+        "card.file_caption", number=tip.id, position=item.position, count=tip.attachment_count
     )
 
 

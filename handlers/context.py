@@ -65,6 +65,10 @@ class Services:
         """Return the adapter for a channel name."""
         return self.channels[name]
 
+    def officer_text(self, key: str, **values: object) -> str:
+        """Return a catalogue text in the deployment's language: what the officers' groups read."""
+        return self.catalogue.text(self.settings.bot.language, key, **values)
+
     def ward(self, code: str) -> Ward:
         """Return a configured ward by code."""
         return self.settings.ward(code)

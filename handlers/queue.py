@@ -48,10 +48,6 @@ def may_act(ward: Ward, user: int | None) -> bool:
     return user is not None and (user in ward.officers or user in ward.supervisors)
 
 
-def _officer_t(services: Services, key: str, **values: object) -> str:
-    return services.catalogue.text(services.settings.bot.language, key, **values)
-
-
 async def _actor(turn: Turn) -> tuple[int, str]:
     """Return who is acting, remembering their display name for cards and assign lists."""
     user = user_id(turn)
@@ -440,7 +436,7 @@ async def _send_question(turn: Turn, tip: Tip, text: str) -> None:
         await services.channel(services.officer_channel).send(
             group,
             Outbound(
-                text=_officer_t(services, f"queue.question_{outcome}", number=tip_id),
+                text=services.officer_text(f"queue.question_{outcome}", number=tip_id),
                 reply_to=officer_message,
                 silent=True,
             ),

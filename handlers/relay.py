@@ -87,9 +87,7 @@ async def _post_answer(
     services: Services, group: str, card: str | None, tip_id: int, text: str
 ) -> None:
     """Show the answer in the officers' group under the card, marked with the tip number only."""
-    message = services.catalogue.text(
-        services.settings.bot.language, "relay.answer_in_group", number=tip_id, text=text
-    )
+    message = services.officer_text("relay.answer_in_group", number=tip_id, text=text)
     try:
         await services.channel(services.officer_channel).send(
             group, Outbound(text=message, reply_to=card)

@@ -8,17 +8,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, func, literal, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.db import dialect_insert
 from storage.models import Broadcast, BroadcastStatus, Delivery, DeliveryStatus, Subscription
-
-
-def _insert(session: AsyncSession) -> Any:
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-
 
 # Subscriptions
 
@@ -43,7 +37,9 @@ async def subscribe(
         "ended_at": None,
         "end_reason": None,
     }
-    insert = _insert(session)(Subscription).values(chat_key=chat_key, created_at=now, **values)
+    insert = dialect_insert(session)(Subscription).values(
+        chat_key=chat_key, created_at=now, **values
+    )
     await session.exec(insert.on_conflict_do_update(index_elements=["chat_key"], set_=values))
     subscription = await get_subscription(session=session, chat_key=chat_key)
     assert subscription is not None
@@ -128,7 +124,7 @@ async def enqueue(*, session: AsyncSession, broadcast: Broadcast, now: datetime)
     if broadcast.area is not None:
         audience = audience.where(col(Subscription.area) == broadcast.area)
     insert = (
-        _insert(session)(Delivery)
+        dialect_insert(session)(Delivery)
         .from_select(["broadcast_id", "subscription_id", "status", "attempts"], audience)
         .on_conflict_do_nothing(index_elements=["broadcast_id", "subscription_id"])
     )

@@ -7,11 +7,10 @@ from datetime import datetime
 from typing import Any, Final
 
 from sqlalchemy import case, delete, func, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.db import dialect_insert
 from storage.models import (
     GroupPrompt,
     Officer,
@@ -24,10 +23,6 @@ from storage.models import (
 
 PRIORITY_ORDER: Final = ("urgent", "high", "normal", "low")
 OPEN: Final = (TipStatus.NEW, TipStatus.ACKNOWLEDGED, TipStatus.VERIFYING, TipStatus.REFERRED)
-
-
-def _insert(session: AsyncSession) -> Any:
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
 def _update_tip(tip_id: int) -> Any:
@@ -176,7 +171,7 @@ async def remember_officer(
 ) -> None:
     """Keep the display name an officer has in the group, for cards and the assign list."""
     statement = (
-        _insert(session)(Officer)
+        dialect_insert(session)(Officer)
         .values(user_id=user_id, name=name[:128], seen_at=now)
         .on_conflict_do_update(
             index_elements=["user_id"], set_={"name": name[:128], "seen_at": now}
@@ -289,7 +284,7 @@ async def block_sender(
 ) -> None:
     """Stop a pseudonymous sender from sending tips until a date."""
     statement = (
-        _insert(session)(SenderBlock)
+        dialect_insert(session)(SenderBlock)
         .values(sender_tag=sender_tag, until=until, tip_id=tip_id, created_at=now)
         .on_conflict_do_update(
             index_elements=["sender_tag"], set_={"until": until, "tip_id": tip_id}

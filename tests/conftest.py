@@ -18,6 +18,7 @@ from bot.app import Runtime, build_services
 from bot.config import Settings
 from bot.emulator import BotApiEmulator
 from bot.logs import setup_logging
+from bot.playground import Playground
 from chat import Group, Person
 from storage.db import create_engine
 
@@ -175,6 +176,24 @@ def officers(emulator: BotApiEmulator, runtime: Runtime) -> Group:
     """The ward's officers' group."""
     group = emulator.add_group(chat_id=GROUP_ID, title="CA phường Đông Cương")
     return Group(emulator, group, runtime.dispatcher.idle)
+
+
+@pytest.fixture
+async def playground(
+    database_url: str, tmp_path: Path, clock: FakeClock
+) -> AsyncIterator[Playground]:
+    """The playground on a free port, the real bot inside, the test database under it."""
+    settings = Settings(
+        bot={"data_dir": str(tmp_path / "data")},
+        telegram={"poll_timeout": 1},
+        database={"url": database_url},
+        playground={"port": 0},
+        wards=[ward("dong-cuong", "Phường Đông Cương", GROUP_ID)],
+    )
+    running = Playground(settings, secret=SECRET, clock=clock)
+    await running.start(jobs=False)
+    yield running
+    await running.stop()
 
 
 def database_file(url: str) -> Path | None:

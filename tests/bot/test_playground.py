@@ -14,10 +14,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.config import Settings
 from bot.playground import Playground
 from bot.playground.web import DEMO_PHOTO
-from conftest import GROUP_ID, OFFICER_ID, SECRET, SUPERVISOR_ID, FakeClock, ward
+from conftest import GROUP_ID, OFFICER_ID, SECRET, SUPERVISOR_ID
 
 ROOT = Path(__file__).resolve().parents[2]
 LAN = 900000001
@@ -95,24 +94,6 @@ class Page:
             return bool(now["text"] != message["text"])
 
         return await self.until(done)
-
-
-@pytest.fixture
-async def playground(
-    database_url: str, tmp_path: Path, clock: FakeClock
-) -> AsyncIterator[Playground]:
-    """The playground on a free port, the real bot inside, the test database under it."""
-    settings = Settings(
-        bot={"data_dir": str(tmp_path / "data")},
-        telegram={"poll_timeout": 1},
-        database={"url": database_url},
-        playground={"port": 0},
-        wards=[ward("dong-cuong", "Phường Đông Cương", GROUP_ID)],
-    )
-    running = Playground(settings, secret=SECRET, clock=clock)
-    await running.start(jobs=False)
-    yield running
-    await running.stop()
 
 
 @pytest.fixture

@@ -9,15 +9,13 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.config import Settings
 from bot.playground import Playground
-from conftest import GROUP_ID, SECRET, FakeClock, ward
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -73,24 +71,6 @@ def driver() -> Iterator[Any]:
         yield browser
     finally:
         browser.quit()
-
-
-@pytest.fixture
-async def playground(
-    database_url: str, tmp_path: Path, clock: FakeClock
-) -> AsyncIterator[Playground]:
-    """The playground on a free port with the real bot inside."""
-    settings = Settings(
-        bot={"data_dir": str(tmp_path / "data")},
-        telegram={"poll_timeout": 1},
-        database={"url": database_url},
-        playground={"port": 0},
-        wards=[ward("dong-cuong", "Phường Đông Cương", GROUP_ID)],
-    )
-    running = Playground(settings, secret=SECRET, clock=clock)
-    await running.start(jobs=False)
-    yield running
-    await running.stop()
 
 
 class Screen:
