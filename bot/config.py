@@ -205,6 +205,21 @@ class LimitsSection(BaseModel):
     max_place_chars: int = Field(default=300, ge=1)
     lookups_per_hour: int = Field(default=5, ge=1)
     draft_ttl_hours: int = Field(default=72, ge=1)
+    # Per pseudonymous sender (a keyed hash of the chat, never the chat id).
+    tips_per_hour: int = Field(default=5, ge=1)
+    tips_per_day: int = Field(default=20, ge=1)
+    messages_per_minute: int = Field(default=20, ge=1)
+
+
+class SecuritySection(BaseModel):
+    """How long what could identify a sender, or what they reported, is kept."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Days after a tip is closed until the way back to its sender is deleted.
+    contact_retention_days: int = Field(default=30, ge=0, le=3650)
+    # Days after a tip is closed until its words, place and attachments are purged.
+    retention_days: int = Field(default=365, ge=1, le=3650)
 
 
 _QUIET_HOURS: Final = re.compile(
@@ -493,6 +508,7 @@ class Settings(BaseSettings):
     triage: TriageSection = TriageSection()
     playground: PlaygroundSection = PlaygroundSection()
     broadcasts: BroadcastsSection = BroadcastsSection()
+    security: SecuritySection = SecuritySection()
     wards: list[Ward] = Field(min_length=1)
     telegram_bot_token: SecretStr | None = Field(default=None, validation_alias=TOKEN_ENV)
     secret_key: SecretStr | None = Field(default=None, validation_alias=SECRET_KEY_ENV)
