@@ -35,7 +35,7 @@ from support import database, percentile
 from telegram import Bot
 from telegram.request import HTTPXRequest
 
-from bot.app import build_services
+from bot.app import open_services
 from bot.channels.telegram import TelegramChannel
 from bot.config import Settings
 from bot.emulator import BotApiEmulator, Limits
@@ -84,7 +84,7 @@ async def run(args: argparse.Namespace) -> None:
                 {"code": WARD, "name": "Phường Đông Cương", "officer_chat_id": -1, "areas": ["1"]}
             ],
         )
-        services = build_services(settings, secret=SECRET)
+        services = await open_services(settings, secret=SECRET)
         bot = Bot(
             TOKEN,
             base_url=emulator.base_url,

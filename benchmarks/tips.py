@@ -41,7 +41,7 @@ from typing import Final
 
 from support import database, percentile
 
-from bot.app import Runtime, build_services
+from bot.app import Runtime, open_services
 from bot.config import Settings
 from bot.emulator import BotApiEmulator, EmuMessage, EmuUser
 from bot.emulator.faults import Limits
@@ -209,7 +209,9 @@ async def run(args: argparse.Namespace) -> None:
                     ],
                 )
                 emulator.add_group(GROUP_ID, "CA phường Đông Cương")
-                runtime = Runtime(settings, build_services(settings, secret=SECRET), token=TOKEN)
+                runtime = Runtime(
+                    settings, await open_services(settings, secret=SECRET), token=TOKEN
+                )
                 await runtime.start()
                 try:
                     await measure(args, emulator, recorder, backend)

@@ -12,6 +12,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from sqlmodel import SQLModel
 from telegram import BotCommand, BotCommandScopeChat
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder
@@ -36,6 +37,7 @@ from handlers.context import Clock, Services, utc_now
 from handlers.dispatch import Dispatcher
 from handlers.i18n import LANGUAGES, Catalogue
 from handlers.router import Router
+from storage import keys
 from storage import repositories as repo
 from storage.crypto import Keyring
 from storage.db import create_engine, session_factory, unit_of_work
@@ -68,16 +70,33 @@ REPOST_SECONDS: Final = 30
 PURGE_MINUTES: Final = 30
 
 
-def build_services(settings: Settings, *, secret: bytes, clock: Clock = utc_now) -> Services:
-    """Create the services every handler receives."""
-    engine = create_engine(settings.database.url)
-    return Services(
+async def open_services(settings: Settings, *, secret: bytes, clock: Clock = utc_now) -> Services:
+    """Create the services every handler receives, with the database's data keys loaded.
+
+    Content an older version stored plain is sealed here, before anything reads it.
+    """
+    keyring = Keyring(secret)
+    engine = create_engine(settings.database.url, keyring=keyring)
+    services = Services(
         settings=settings,
-        keyring=Keyring(secret),
+        keyring=keyring,
         sessions=session_factory(engine),
         catalogue=Catalogue.load(),
         clock=clock,
     )
+    try:
+        async with unit_of_work(services.sessions) as session:
+            await keys.load(session=session, keyring=keyring, now=clock())
+            sealed = await keys.reseal(
+                session=session, metadata=SQLModel.metadata, everything=False
+            )
+            await keys.finish_rotation(session=session, metadata=SQLModel.metadata, now=clock())
+    except BaseException:
+        await engine.dispose()
+        raise
+    if sealed:
+        log.info("Sealed %d value(s) stored plain by an older version", sum(sealed.values()))
+    return services
 
 
 async def purge_stale_drafts(services: Services) -> int:
@@ -88,6 +107,14 @@ async def purge_stale_drafts(services: Services) -> int:
     if purged:
         log.info("Purged %d abandoned draft(s)", purged)
     return purged
+
+
+async def refresh_keys(services: Services) -> int:
+    """Switch to a data key that `keys rotate` made, and finish that rotation."""
+    async with unit_of_work(services.sessions) as session:
+        return await keys.finish_rotation(
+            session=session, metadata=SQLModel.metadata, now=services.clock()
+        )
 
 
 class Runtime:
@@ -169,6 +196,7 @@ class Runtime:
         digest = self.settings.triage.digest_at
         self._schedule(cards.post_pending, IntervalTrigger(seconds=REPOST_SECONDS), "repost-cards")
         self._schedule(purge_stale_drafts, IntervalTrigger(minutes=PURGE_MINUTES), "purge-drafts")
+        self._schedule(refresh_keys, IntervalTrigger(minutes=1), "refresh-keys")
         self._schedule(reminders.remind_urgent, IntervalTrigger(minutes=1), "remind-urgent")
         # Broadcasts queued from the command line, or left running by a stopped process.
         self._schedule(engine.resume, IntervalTrigger(minutes=1), "deliver-broadcasts")

@@ -1,4 +1,4 @@
-"""Command line: ``python -m bot run``, ``playground``, ``db upgrade`` and ``broadcast``."""
+"""Command line: ``python -m bot run``, ``playground``, ``db upgrade``, ``broadcast``, ``keys``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot.app import Runtime, build_services
+from sqlmodel import SQLModel
+
+from bot.app import Runtime, open_services
 from bot.channels import telegram as telegram_channel
 from bot.config import ConfigError, Settings, load_settings, token_missing_message
 from bot.keyfile import load_secret_key
@@ -22,7 +24,9 @@ from bot.playground import serve as serve_playground
 from broadcasts import engine, schedule
 from handlers.context import Services
 from storage import broadcasts as broadcast_repo
+from storage import keys
 from storage.db import unit_of_work, upgrade
+from storage.keys import WrongSecretKey
 from storage.models import DeliveryStatus
 
 log = logging.getLogger("homthu")
@@ -55,11 +59,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     status = actions.add_parser("status", help="delivery counts and monthly coverage")
     status.add_argument("id", type=int, help="the broadcast's id")
+    keys_parser = commands.add_parser("keys", help="the keys that seal tips at rest")
+    keys_parser.add_argument(
+        "action", choices=["rotate"], help="seal everything under a new data key"
+    )
     return parser
 
 
 async def _serve(settings: Settings, secret: bytes, token: str) -> None:
-    runtime = Runtime(settings, build_services(settings, secret=secret), token=token)
+    runtime = Runtime(settings, await open_services(settings, secret=secret), token=token)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -211,7 +219,7 @@ async def broadcast_command(
     arguments: argparse.Namespace, settings: Settings, secret: bytes
 ) -> int:
     """List, send or report on broadcasts, from the operator's terminal."""
-    services = build_services(settings, secret=secret)
+    services = await open_services(settings, secret=secret)
     try:
         if arguments.action == "list":
             return await _list_broadcasts(services)
@@ -232,6 +240,30 @@ async def broadcast_command(
             )
     finally:
         await services.sessions.kw["bind"].dispose()
+
+
+async def keys_command(settings: Settings, secret: bytes) -> int:
+    """Seal every stored tip, answer and address under a new data key."""
+    services = await open_services(settings, secret=secret)
+    try:
+        async with unit_of_work(services.sessions) as session:
+            report = await keys.rotate(
+                session=session, metadata=SQLModel.metadata, now=services.clock()
+            )
+    finally:
+        await services.sessions.kw["bind"].dispose()
+    total = sum(report.resealed.values())
+    print(
+        f"New data key #{report.new_key}; {report.retired} old key(s) retired; "
+        f"{total} value(s) sealed anew."
+    )
+    for column, count in sorted(report.resealed.items()):
+        print(f"  {column}: {count}")
+    print(
+        "A running bot switches to the new key within a minute and then deletes the old one; "
+        "a stopped bot does so when it starts."
+    )
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -255,6 +287,18 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 2
+    try:
+        return _run_command(arguments, settings, secret)
+    except WrongSecretKey as error:
+        print(f"Cannot start: {error}.", file=sys.stderr)
+        return 2
+
+
+def _run_command(arguments: argparse.Namespace, settings: Settings, secret: bytes) -> int:
+    """Do what the command line asked, once the configuration and the key are sound."""
+    if arguments.command == "keys":
+        upgrade(settings.database.url)
+        return asyncio.run(keys_command(settings, secret))
     if arguments.command == "broadcast":
         upgrade(settings.database.url)
         try:

@@ -17,6 +17,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.crypto import Keyring
+from storage.sealed import bind_keyring
+
 MIGRATIONS: Final = Path(__file__).with_name("migrations")
 
 SessionFactory = async_sessionmaker[AsyncSession]
@@ -49,8 +52,12 @@ def ensure_sqlite_directory(url: str) -> None:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
 
 
-def create_engine(url: str) -> AsyncEngine:
-    """Create the async engine for a database URL, tuned for its backend."""
+def create_engine(url: str, *, keyring: Keyring | None = None) -> AsyncEngine:
+    """Create the async engine for a database URL, tuned for its backend.
+
+    Sealed columns (tip texts, places, answers) read and write only through an engine
+    given the keyring; one without it can manage the schema but not the content.
+    """
     ensure_sqlite_directory(url)
     if make_url(url).get_backend_name() == "sqlite":
         # SQLite has one writer at a time. With one connection, transactions queue in asyncio;
@@ -62,6 +69,8 @@ def create_engine(url: str) -> AsyncEngine:
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _begin_immediate)
+    if keyring is not None:
+        bind_keyring(engine, keyring)
     return engine
 
 

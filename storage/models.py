@@ -11,6 +11,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
+from storage.sealed import Sealed, SealedFloat, SealedJSON, SealedText
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """A timestamp stored in UTC and always read back timezone-aware.
@@ -37,6 +39,11 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def _timestamp(**kwargs: Any) -> Any:
     return Field(sa_type=UTCDateTime, **kwargs)
+
+
+def _sealed(kind: type[Sealed], column: str, **kwargs: Any) -> Any:
+    # Encrypted with the data key; "tips.text" binds the value to its column.
+    return Field(sa_type=kind(column), **kwargs)
 
 
 def _enum(kind: type[enum.StrEnum], **kwargs: Any) -> Any:
@@ -93,7 +100,7 @@ class Draft(SQLModel, table=True):
 
     chat_key: str = Field(primary_key=True, max_length=64)
     step: str = Field(max_length=32)
-    data: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    data: dict[str, Any] = _sealed(SealedJSON, "drafts.data", default_factory=dict)
     version: int = Field(default=1)
     updated_at: datetime = _timestamp(index=True)
 
@@ -110,17 +117,18 @@ class ChatState(SQLModel, table=True):
     updated_at: datetime = _timestamp()
 
 
-# Tips: shared columns; nothing here identifies the sender.
+# Tips: shared columns; nothing here identifies the sender. What the resident wrote is
+# sealed; what statistics need (ward, category, area, status, priority, times) stays plain.
 class TipBase(SQLModel):
     """What a resident reported."""
 
     ward_code: str = Field(index=True, max_length=24)
     category: Category = _enum(Category, index=True)
     area: str | None = Field(default=None, max_length=120)
-    place: str | None = Field(default=None)
-    latitude: float | None = None
-    longitude: float | None = None
-    text: str
+    place: str | None = _sealed(SealedText, "tips.place", default=None)
+    latitude: float | None = _sealed(SealedFloat, "tips.latitude", default=None)
+    longitude: float | None = _sealed(SealedFloat, "tips.longitude", default=None)
+    text: str = _sealed(SealedText, "tips.text")
 
 
 # Tips as stored: the receipt only as a keyed hash; the card's place in the officers' group.
@@ -150,6 +158,8 @@ class Tip(TipBase, table=True):
     # Bumped on every change; buttons carry it, so a button from an older card cannot act twice.
     card_version: int = Field(default=1)
     pinned: bool = Field(default=False)
+    # Set when the retention job emptied the tip's words, place and attachments.
+    purged_at: datetime | None = _timestamp(default=None, nullable=True)
 
 
 # Tips as a resident sees them on lookup: status and times, nothing else.
@@ -172,8 +182,9 @@ class TipAttachment(SQLModel, table=True):
     tip_id: int = Field(foreign_key="tips.id", index=True, ondelete="CASCADE")
     position: int
     kind: AttachmentKind = _enum(AttachmentKind)
-    file_id: str = Field(max_length=256)
-    file_name: str | None = Field(default=None, max_length=256)
+    # Sealed: with the bot's token, a file id fetches the resident's photo.
+    file_id: str = _sealed(SealedText, "tip_attachments.file_id")
+    file_name: str | None = _sealed(SealedText, "tip_attachments.file_name", default=None)
     mime_type: str | None = Field(default=None, max_length=128)
     posted_message_id: str | None = Field(default=None, max_length=32)
 
@@ -215,7 +226,8 @@ class TipEvent(SQLModel, table=True):
     action: str = Field(max_length=24)
     before: str | None = Field(default=None, max_length=64)
     after: str | None = Field(default=None, max_length=64)
-    detail: str | None = None
+    # The words of a note or a question: sealed like the tip.
+    detail: str | None = _sealed(SealedText, "tip_events.detail", default=None)
 
 
 # The anonymous conversation between officers and the sender of a tip.
@@ -227,7 +239,7 @@ class TipMessage(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     tip_id: int = Field(foreign_key="tips.id", index=True, ondelete="CASCADE")
     direction: str = Field(max_length=16)
-    text: str
+    text: str = _sealed(SealedText, "tip_messages.text")
     at: datetime = _timestamp()
     officer_id: int | None = Field(default=None, sa_type=sa.BigInteger)
     # Keyed hash of (sender's chat, question message): a reply to it finds the tip again.
@@ -357,3 +369,16 @@ class Delivery(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("broadcast_id", "subscription_id", name="uq_deliveries_once"),
     )
+
+
+# Data keys: random keys that seal content, stored wrapped with the secret key.
+class DataKey(SQLModel, table=True):
+    """A content key, encrypted with a key derived from HOMTHU_SECRET_KEY."""
+
+    __tablename__ = "data_keys"
+
+    id: int | None = Field(default=None, primary_key=True)
+    wrapped: bytes = Field(sa_type=sa.LargeBinary)
+    created_at: datetime = _timestamp()
+    # Set by a rotation: still opens what it sealed until everything is sealed anew.
+    retired_at: datetime | None = _timestamp(default=None, nullable=True)

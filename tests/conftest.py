@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401  (registers the tables)
-from bot.app import Runtime, build_services
+from bot.app import Runtime, open_services
 from bot.config import Settings
 from bot.emulator import BotApiEmulator
 from bot.logs import setup_logging
@@ -151,7 +151,7 @@ async def runtime(
     settings: Settings, clock: FakeClock, logs: pytest.LogCaptureFixture
 ) -> AsyncIterator[Runtime]:
     """The real bot (PTB Application, long polling) running against the emulator."""
-    services = build_services(settings, secret=SECRET, clock=clock)
+    services = await open_services(settings, secret=SECRET, clock=clock)
     bot = Runtime(settings, services, token=TOKEN)
     await bot.start(jobs=False)
     yield bot

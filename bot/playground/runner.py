@@ -10,7 +10,7 @@ from typing import Final
 
 from aiohttp import web
 
-from bot.app import Runtime, build_services
+from bot.app import Runtime, open_services
 from bot.config import Settings
 from bot.emulator import BotApiEmulator
 from bot.playground.cast import Cast
@@ -57,7 +57,7 @@ class Playground:
                     )
                 }
             )
-            services = build_services(settings, secret=self._secret, clock=self._clock)
+            services = await open_services(settings, secret=self._secret, clock=self._clock)
             self.runtime = Runtime(settings, services, token=PLAYGROUND_TOKEN)
             await self.runtime.start(jobs=jobs)
             self._web = web.AppRunner(

@@ -15,8 +15,15 @@ from broadcast_support import add_broadcast, subscribe
 
 from bot.emulator import BotApiEmulator
 from conftest import GROUP_ID, SECRET, TOKEN
+from storage import keys
 from storage.crypto import Keyring
-from storage.db import SessionFactory, create_engine, session_factory, upgrade_async
+from storage.db import (
+    SessionFactory,
+    create_engine,
+    session_factory,
+    unit_of_work,
+    upgrade_async,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 FIRST_ID = 5_550_200_000
@@ -100,7 +107,10 @@ async def seed(emulator: BotApiEmulator, sessions: SessionFactory, count: int) -
     chats = list(range(FIRST_ID, FIRST_ID + count))
     for chat_id in chats:
         emulator.add_user(user_id=chat_id, first_name="Cư dân")
-    await subscribe(sessions, Keyring(SECRET), chats, datetime.now(UTC))
+    keyring = Keyring(SECRET)
+    async with unit_of_work(sessions) as session:
+        await keys.load(session=session, keyring=keyring, now=datetime.now(UTC))
+    await subscribe(sessions, keyring, chats, datetime.now(UTC))
     return chats
 
 

@@ -13,7 +13,7 @@ from sqlmodel import col, select
 from telegram import Bot
 from telegram.request import HTTPXRequest
 
-from bot.app import build_services
+from bot.app import open_services
 from bot.channels.telegram import TelegramChannel
 from bot.config import BroadcastsSection, Settings
 from bot.emulator import BotApiEmulator, Limits
@@ -52,7 +52,7 @@ async def services(
     settings: Settings, clock: FakeClock, emulator: BotApiEmulator
 ) -> AsyncIterator[Services]:
     """Services with a Telegram channel around a bare Bot talking to the emulator."""
-    built = build_services(broadcasts_settings(settings), secret=SECRET, clock=clock)
+    built = await open_services(broadcasts_settings(settings), secret=SECRET, clock=clock)
     bot = Bot(
         TOKEN,
         base_url=emulator.base_url,

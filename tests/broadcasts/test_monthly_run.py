@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from bot.app import Runtime, build_services
+from bot.app import Runtime, open_services
 from bot.config import Settings
 from bot.emulator import BotApiEmulator
 from chat import Person
@@ -15,7 +15,7 @@ from storage.models import Broadcast, BroadcastStatus
 
 async def start_with_jobs(settings: Settings, clock: FakeClock) -> Runtime:
     """The bot as `run` starts it: scheduler on, and the start-up catch-up."""
-    bot = Runtime(settings, build_services(settings, secret=SECRET, clock=clock), token=TOKEN)
+    bot = Runtime(settings, await open_services(settings, secret=SECRET, clock=clock), token=TOKEN)
     await bot.start(jobs=True)
     return bot
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
-from bot.app import build_services
+from bot.app import open_services
 from bot.config import ConfigError, Settings, load_settings
 from broadcasts.schedule import catch_up, monthly_broadcasts, scheduled_time
 from conftest import GROUP_ID, OTHER_GROUP_ID, SECRET, ward
@@ -34,7 +34,7 @@ def wards() -> list[dict[str, Any]]:
 @pytest.fixture
 async def services(settings: Settings) -> AsyncIterator[Services]:
     """The services, without the bot: the schedule only writes rows."""
-    built = build_services(settings, secret=SECRET)
+    built = await open_services(settings, secret=SECRET)
     yield built
     await built.sessions.kw["bind"].dispose()
 

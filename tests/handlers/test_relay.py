@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from test_queue import walk_tip
 
-from bot.app import Runtime, build_services
+from bot.app import Runtime, open_services
 from bot.config import Settings
 from bot.emulator import BotApiEmulator
 from chat import Group, Officer, Person
@@ -74,7 +74,7 @@ async def test_a_question_asked_before_a_restart_can_be_answered_after_it(
     await runtime.stop()
 
     restarted = Runtime(
-        settings, build_services(settings, secret=SECRET, clock=clock), token=TOKEN
+        settings, await open_services(settings, secret=SECRET, clock=clock), token=TOKEN
     )
     await restarted.start(jobs=False)
     try:
