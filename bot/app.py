@@ -30,6 +30,7 @@ from handlers import (
     queue,
     relay,
     reminders,
+    retention,
     subscriptions,
     tips,
 )
@@ -197,6 +198,12 @@ class Runtime:
         self._schedule(cards.post_pending, IntervalTrigger(seconds=REPOST_SECONDS), "repost-cards")
         self._schedule(purge_stale_drafts, IntervalTrigger(minutes=PURGE_MINUTES), "purge-drafts")
         self._schedule(refresh_keys, IntervalTrigger(minutes=1), "refresh-keys")
+        # Daily, at night in the ward's time, when the group is quiet.
+        self._schedule(
+            retention.purge_closed,
+            CronTrigger(hour=3, minute=17, timezone=self.settings.bot.tz),
+            "retention",
+        )
         self._schedule(reminders.remind_urgent, IntervalTrigger(minutes=1), "remind-urgent")
         # Broadcasts queued from the command line, or left running by a stopped process.
         self._schedule(engine.resume, IntervalTrigger(minutes=1), "deliver-broadcasts")
@@ -220,6 +227,8 @@ class Runtime:
         if jobs:
             # Tests run with a fake clock and call the jobs themselves.
             self._background(schedule.run_at_start(self.services))
+            # A bot that was down at night purges at start instead of waiting a day.
+            self._background(retention.purge_closed(self.services))
         log.info(
             "Bot @%s is running for %d ward(s)",
             self.application.bot.username,

@@ -118,9 +118,13 @@ def render(services: Services, view: CardView, now: datetime) -> Outbound:
         lines.append(
             t("card.blocked", until=view.blocked_until.astimezone(tz).strftime("%d/%m/%Y"))
         )
-    cut = _cut(tip.text)
-    words = tip.text[:cut] + (t("card.continued") if cut < len(tip.text) else "")
-    lines += ["", t("card.text"), words]
+    if tip.purged_at is not None:
+        purged = tip.purged_at.astimezone(tz).strftime("%d/%m/%Y")
+        lines += ["", t("card.purged", date=purged)]
+    else:
+        cut = _cut(tip.text)
+        words = tip.text[:cut] + (t("card.continued") if cut < len(tip.text) else "")
+        lines += ["", t("card.text"), words]
     return Outbound(text="\n".join(lines), choices=main_choices(services, tip))
 
 

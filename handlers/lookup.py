@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import hmac
+import logging
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Final
 
-from handlers import menu, relay
+from handlers import cards, menu, relay
 from handlers.context import Turn
 from handlers.events import Choice, EventKind
 from handlers.router import Router, callback
 from handlers.text import only_digits
 from storage import queue as queue_repo
 from storage import repositories as repo
+from storage import retention
 from storage.models import Tip, TipMessage
 
+log = logging.getLogger(__name__)
 router = Router(__name__)
 
 NAMESPACE: Final = "l"
@@ -34,15 +38,60 @@ def _await_receipt(turn: Turn) -> None:
     turn.say(turn.t("lookup.ask"), _cancel(turn))
 
 
+def _forget_tag(turn: Turn, tip_id: int) -> str:
+    """A keyed tag that ties a «stop questions» button to this chat and this tip.
+
+    Only a chat that typed the receipt was shown the button; forged data for another tip,
+    or the same button pressed from another chat, does not match.
+    """
+    return turn.services.keyring.digest("forget-contact", f"{turn.chat_key}:{tip_id}")[:16]
+
+
+def _forget_target(turn: Turn, argument: str) -> int | None:
+    """Return the tip a «stop questions» button names, if its tag is this chat's."""
+    number, _, tag = argument.partition(":")
+    if not number.isdigit() or len(number) > 12:
+        return None
+    tip_id = int(number)
+    return tip_id if hmac.compare_digest(tag, _forget_tag(turn, tip_id)) else None
+
+
 @router.choice(NAMESPACE)
 async def on_choice(turn: Turn, value: str) -> bool:
-    """Start or cancel a lookup."""
-    if value == "start":
+    """Start or cancel a lookup, or stop an officer's questions to a tip's sender."""
+    action, _, argument = value.partition(":")
+    if action == "start":
         _await_receipt(turn)
+    elif action in ("forget", "forgetok") and (tip_id := _forget_target(turn, argument)):
+        if action == "forget":
+            keep = Choice(turn.t("lookup.forget_keep"), callback(NAMESPACE, "cancel"))
+            yes = Choice(turn.t("lookup.forget_yes"), callback(NAMESPACE, f"forgetok:{argument}"))
+            turn.say(turn.t("lookup.forget_confirm", number=tip_id), ((yes,), (keep,)))
+        else:
+            await _forget_contact(turn, tip_id)
     else:
         turn.awaiting = None
         menu.show_menu(turn)
     return True
+
+
+async def _forget_contact(turn: Turn, tip_id: int) -> None:
+    """Delete the way back to this tip's sender, note it on the tip, and say so."""
+    turn.awaiting = None
+    if await retention.forget_contact(session=turn.session, tip_id=tip_id):
+        await queue_repo.add_event(
+            session=turn.session, tip_id=tip_id, at=turn.now, action="contact_deleted"
+        )
+        await queue_repo.touch(
+            session=turn.session,
+            tip_id=tip_id,
+            now=turn.now,
+            last_action=turn.services.officer_text("queue.did_contact_deleted"),
+        )
+        log.info("Tip #%d: its sender deleted the contact link", tip_id)
+        services = turn.services
+        turn.then(lambda: cards.refresh(services, tip_id))
+    menu.show_menu(turn, prefix=turn.t("lookup.forget_done", number=tip_id))
 
 
 @router.command("tracuu", "lookup")
@@ -109,7 +158,11 @@ async def look_up(turn: Turn, digits: str) -> None:
         # The receipt proves the sender, from this phone or another: the next text answers.
         turn.awaiting = f"{relay.AWAITING}{tip.id}"
         text += "\n\n" + turn.t("lookup.answer_hint")
-    turn.say(text, menu.menu_choices(turn))
+    choices = menu.menu_choices(turn)
+    if await repo.get_contact_link(session=turn.session, tip_id=tip.id) is not None:
+        data = callback(NAMESPACE, f"forget:{tip.id}:{_forget_tag(turn, tip.id)}")
+        choices = ((Choice(turn.t("lookup.forget"), data),), *choices)
+    turn.say(text, choices)
 
 
 def status_text(turn: Turn, tip: Tip) -> str:

@@ -37,7 +37,9 @@ PRIORITY_DOTS: Final = {
     Priority.LOW: "⚪",
 }
 # Audit-log actions with a label; an action added later shows its code until it gets one.
-ACTIONS: Final = frozenset({"claim", "status", "assign", "note", "ask", "answer", "block"})
+ACTIONS: Final = frozenset(
+    {"claim", "status", "assign", "note", "ask", "answer", "block", "contact_deleted"}
+)
 STATUS_ACTIONS: Final = frozenset({"claim", "status"})
 STATUS_VALUES: Final = frozenset(status.value for status in TipStatus)
 
@@ -244,6 +246,8 @@ def _facts(desk: Desk, tip: Tip, now: datetime) -> list[str]:
     lines.append(desk.t("card.status", status=desk.t(f"status.{tip.status.value}"), who=who))
     if tip.attachment_count:
         lines.append(desk.t("officer.files", count=tip.attachment_count))
+    if tip.purged_at is not None:
+        return [*lines, "", desk.t("card.purged", date=desk.local(tip.purged_at))]
     return [*lines, "", desk.t("card.text"), tip.text]
 
 

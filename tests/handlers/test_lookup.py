@@ -43,7 +43,7 @@ async def test_a_receipt_with_spaces_shows_the_tip(resident: Person, officers: G
     assert ask.button_labels() == ["✖️ Thôi, quay lại"]
     found = await resident.says(receipt)
     assert found.text == FOUND
-    assert found.button_labels() == MENU_BUTTONS
+    assert found.button_labels() == ["🔒 Không nhận câu hỏi nữa", *MENU_BUTTONS]
 
 
 async def test_a_receipt_without_spaces_shows_the_tip(resident: Person, officers: Group) -> None:
