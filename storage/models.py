@@ -113,7 +113,9 @@ class ChatState(SQLModel, table=True):
 
     chat_key: str = Field(primary_key=True, max_length=64)
     language: str | None = Field(default=None, max_length=8)
-    awaiting: str | None = Field(default=None, max_length=32)
+    # Sealed: "answer to tip 12" would link this chat's other rows (its subscription's area)
+    # to a tip.
+    awaiting: str | None = _sealed(SealedText, "chat_states.awaiting", default=None)
     updated_at: datetime = _timestamp()
 
 

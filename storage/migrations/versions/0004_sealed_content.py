@@ -23,6 +23,7 @@ depends_on: str | Sequence[str] | None = None
 
 # (table, column, type before, nullable)
 SEALED: tuple[tuple[str, str, sa.types.TypeEngine[object], bool], ...] = (
+    ("chat_states", "awaiting", sa.String(length=32), True),
     ("drafts", "data", sa.JSON(), False),
     ("tips", "place", sa.String(), True),
     ("tips", "latitude", sa.Float(), True),
