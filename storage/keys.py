@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 # A retired key is deleted only this long after everything was sealed anew, so a turn that
 # sealed with it just before the switch has committed and been sealed again by then.
 RETIRED_GRACE: Final = timedelta(minutes=5)
+BATCH: Final = 500
 
 
 class WrongSecretKey(Exception):
@@ -97,16 +98,26 @@ async def reseal(
         pattern = f"{prefix(current)}%" if everything else f"{MARK}%"
         query = sa.select(*keys, stored).where(stored.is_not(None), stored.not_like(pattern))
         rows = (await session.exec(query)).all()  # type: ignore[call-overload]
-        for *identity, value in rows:
-            opened = (
-                sealed.kind.open(value, keyring)
-                if value.startswith(MARK)
-                else sealed.kind.from_plain(value)
-            )
-            condition = sa.and_(*(k == v for k, v in zip(keys, identity, strict=True)))
-            await session.exec(
-                sa.update(sealed.table).where(condition).values({sealed.column.name: opened})
-            )
+        # One executemany per batch: a statement per value is ten times slower on SQLite.
+        statement = (
+            sa.update(sealed.table)
+            .where(*(k == sa.bindparam(f"key_{k.name}") for k in keys))
+            .values({sealed.column.name: sa.bindparam("sealed_value", type_=sealed.kind)})
+        )
+        for start in range(0, len(rows), BATCH):
+            batch = [
+                {
+                    **{f"key_{k.name}": v for k, v in zip(keys, identity, strict=True)},
+                    "sealed_value": (
+                        sealed.kind.open(value, keyring)
+                        if value.startswith(MARK)
+                        else sealed.kind.from_plain(value)
+                    ),
+                }
+                for *identity, value in rows[start : start + BATCH]
+            ]
+            connection = await session.connection()
+            await connection.execute(statement, batch)
         if rows:
             counts[sealed.name] = len(rows)
     if everything:
