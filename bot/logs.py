@@ -10,8 +10,9 @@ LOG_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 REDACTED: Final = "<redacted>"
 HANDLER_NAME: Final = "homthu"
 # These log request URLs (which carry the bot token) or full updates and SQL parameters
-# (user ids, tip text) at INFO or DEBUG.
+# (user ids, tip text) at INFO or DEBUG; Pillow logs every EXIF tag, GPS position included.
 QUIET_LOGGERS: Final = (
+    "PIL",
     "httpx",
     "httpcore",
     "hpack",

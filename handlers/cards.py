@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
+from handlers import images
 from handlers.context import Services
-from handlers.events import Choice, DeliveryError, EventKind, Media, Outbound
+from handlers.events import Channel, Choice, DeliveryError, EventKind, Media, Outbound, Sent
 from handlers.router import callback
 from handlers.text import split_text, utf16_length
 from handlers.triage import Priority
 from storage import queue as queue_repo
 from storage import repositories as repo
 from storage.db import unit_of_work
-from storage.models import Tip, TipAttachment, TipStatus
+from storage.models import AttachmentKind, Tip, TipAttachment, TipStatus
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +115,9 @@ def render(services: Services, view: CardView, now: datetime) -> Outbound:
         lines.append(t("card.last_action", action=tip.last_action))
     if tip.attachment_count:
         lines.append(t("card.files", count=tip.attachment_count))
+    as_is = [str(item.position) for item in view.attachments if not _is_cleaned(item)]
+    if as_is:
+        lines.append(t("media.as_is", files=", ".join(as_is)))
     lines.append(t("card.contact_yes" if view.contact else "card.contact_no"))
     if view.blocked_until is not None and view.blocked_until > now:
         lines.append(
@@ -152,11 +157,72 @@ def _caption(services: Services, tip: Tip, item: TipAttachment) -> str:
     )
 
 
+def _is_cleaned(item: TipAttachment) -> bool:
+    """Return whether an attachment reaches the group re-encoded (images) or as sent (others)."""
+    if item.kind == AttachmentKind.PHOTO:
+        return True
+    return item.kind == AttachmentKind.DOCUMENT and images.is_image(item.mime_type, item.file_name)
+
+
+async def _post_attachment(
+    services: Services, channel: Channel, group: str, card_id: str, tip: Tip, item: TipAttachment
+) -> Sent:
+    """Post one file under its card: an image cleaned of its metadata, anything else as sent.
+
+    An image that cannot be fetched or decoded is never posted as it came, since it could
+    carry the sender's GPS position: a note takes its place. A download that may work later
+    raises DeliveryError instead, and the repost job tries again.
+    """
+    caption = _caption(services, tip, item)
+    if not _is_cleaned(item):
+        media = Media(
+            kind=EventKind(item.kind.value),
+            file_id=item.file_id,
+            file_name=item.file_name,
+            mime_type=item.mime_type,
+        )
+        return await channel.send(
+            group, Outbound(text=caption, media=media, reply_to=card_id, silent=True)
+        )
+    try:
+        picture = await asyncio.to_thread(images.clean, await channel.download(item.file_id))
+    except DeliveryError as error:
+        if not error.permanent:
+            raise
+        reason = f"download refused: {error}"
+    except images.ImageRejected as error:
+        reason = f"undecodable: {error}"
+    else:
+        media = Media(
+            kind=EventKind.PHOTO if picture.fits_photo else EventKind.DOCUMENT,
+            file_id="",
+            # Never the original name: "IMG_20261122_083015.jpg" says when, others say who.
+            file_name=f"tin-{tip.id}-{item.position}.{picture.extension}",
+            mime_type=picture.mime_type,
+            data=picture.data,
+        )
+        return await channel.send(
+            group, Outbound(text=caption, media=media, reply_to=card_id, silent=True)
+        )
+    log.warning(
+        "Tip #%d: image %d/%d withheld from the group (%s)",
+        tip.id,
+        item.position,
+        tip.attachment_count,
+        reason,
+    )
+    note = services.officer_text(
+        "media.withheld", number=tip.id, position=item.position, count=tip.attachment_count
+    )
+    return await channel.send(group, Outbound(text=note, reply_to=card_id, silent=True))
+
+
 async def post_tip(services: Services, tip_id: int) -> None:
     """Post what has not yet reached the group of one tip: its card, then its files.
 
     Each piece is recorded as it lands, so a retry posts only what is missing. Files go by
-    their file handle, never forwarded: a forward would show who sent them.
+    their file handle or, for images, as cleaned uploads; never forwarded: a forward would
+    show who sent them.
     """
     channel = services.channel(services.officer_channel)
     async with services.locks.hold(f"card:{tip_id}"):
@@ -185,16 +251,7 @@ async def post_tip(services: Services, tip_id: int) -> None:
         for item in view.attachments:
             if item.posted_message_id is not None:
                 continue
-            media = Media(
-                kind=EventKind(item.kind.value),
-                file_id=item.file_id,
-                file_name=item.file_name,
-                mime_type=item.mime_type,
-            )
-            caption = _caption(services, tip, item)
-            sent = await channel.send(
-                group, Outbound(text=caption, media=media, reply_to=card_id, silent=True)
-            )
+            sent = await _post_attachment(services, channel, group, card_id, tip, item)
             assert item.id is not None
             async with unit_of_work(services.sessions) as session:
                 await repo.mark_attachment_posted(

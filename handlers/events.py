@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 
@@ -29,7 +29,11 @@ MEDIA_KINDS: frozenset[EventKind] = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class Media:
-    """A file the person sent, referenced by the channel's own file handle."""
+    """A file the person sent, referenced by the channel's own file handle.
+
+    With ``data``, a file the bot made itself (a cleaned photo): the bytes are uploaded as a
+    new file, named ``file_name``, and ``file_id`` is empty.
+    """
 
     kind: EventKind
     file_id: str
@@ -37,6 +41,7 @@ class Media:
     mime_type: str | None = None
     size: int | None = None
     album: str | None = None
+    data: bytes | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +132,13 @@ class Channel(Protocol):
 
         A patient send waits out flood control and retries network errors itself; an
         impatient one raises DeliveryError at once, for a caller that paces many sends.
+        """
+        ...
+
+    async def download(self, file_id: str) -> bytes:
+        """Return the bytes of a file someone sent, up to the platform's download limit.
+
+        Raise DeliveryError, permanent when the file is too big or unknown to the platform.
         """
         ...
 

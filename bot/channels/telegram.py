@@ -48,6 +48,10 @@ ATTEMPTS: Final = 4
 # lost; a longer wait fails the send, and cards are then re-posted by the timer.
 MAX_FLOOD_WAIT: Final = 120.0
 BACKOFF: Final = (0.5, 1.0, 2.0)
+# getFile refuses bigger files (a local Bot API server would allow more; nothing here needs it).
+DOWNLOAD_LIMIT: Final = 20 * 1024 * 1024
+# PTB's default read timeout (5 s) is too short for 20 MB on a slow link.
+DOWNLOAD_TIMEOUT: Final = 60.0
 
 
 def _retry_after(error: RetryAfter) -> float:
@@ -262,15 +266,26 @@ class TelegramChannel:
             "disable_notification": message.silent,
             "allow_paid_broadcast": message.paid_broadcast or None,
         }
+        source: str | bytes = media.file_id
+        if media.data is not None:
+            source, common["filename"] = media.data, media.file_name
         if media.kind is EventKind.PHOTO:
-            return await self._bot.send_photo(photo=media.file_id, **common)  # type: ignore[arg-type]
+            return await self._bot.send_photo(photo=source, **common)  # type: ignore[arg-type]
         if media.kind is EventKind.VIDEO:
-            return await self._bot.send_video(video=media.file_id, **common)  # type: ignore[arg-type]
+            return await self._bot.send_video(video=source, **common)  # type: ignore[arg-type]
         if media.kind is EventKind.VOICE:
-            return await self._bot.send_voice(voice=media.file_id, **common)  # type: ignore[arg-type]
+            return await self._bot.send_voice(voice=source, **common)  # type: ignore[arg-type]
         if media.kind is EventKind.AUDIO:
-            return await self._bot.send_audio(audio=media.file_id, **common)  # type: ignore[arg-type]
-        return await self._bot.send_document(document=media.file_id, **common)  # type: ignore[arg-type]
+            return await self._bot.send_audio(audio=source, **common)  # type: ignore[arg-type]
+        return await self._bot.send_document(document=source, **common)  # type: ignore[arg-type]
+
+    async def download(self, file_id: str) -> bytes:
+        """Fetch a file's bytes by getFile and its download link, retrying like a send."""
+        file = await self._call(lambda: self._bot.get_file(file_id))
+        if file.file_size is not None and file.file_size > DOWNLOAD_LIMIT:
+            raise DeliveryError("file too big to download", permanent=True)
+        data = await self._call(lambda: file.download_as_bytearray(read_timeout=DOWNLOAD_TIMEOUT))
+        return bytes(data)
 
     async def acknowledge(
         self, event: Inbound, notice: str | None = None, *, alert: bool = False

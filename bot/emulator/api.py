@@ -91,6 +91,9 @@ _MAX_TEXT = 4096
 _MAX_CAPTION = 1024
 _MAX_CALLBACK_DATA = 64
 _MAX_DOWNLOAD = 20 * 1024 * 1024
+# sendPhoto: width + height at most 10,000, and one side at most 20 times the other.
+_MAX_PHOTO_SIDES = 10_000
+_MAX_PHOTO_RATIO = 20
 _ATTACH = "attach://"
 
 
@@ -544,7 +547,9 @@ class BotApi:
             sniffed = image_size(upload.data)
             if sniffed is None:
                 raise bad_request("IMAGE_PROCESS_FAILED")
-            size = sniffed
+            width, height = size = sniffed
+            if width + height > _MAX_PHOTO_SIDES or max(size) > _MAX_PHOTO_RATIO * min(size):
+                raise bad_request("PHOTO_INVALID_DIMENSIONS")
         return self.world.store_file(
             upload.data,
             kind,

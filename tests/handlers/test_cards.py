@@ -9,11 +9,12 @@ from bot.emulator import BotApiEmulator
 from chat import Group, Person
 from conftest import GROUP_ID, FakeClock
 from handlers import cards
+from pictures import jpeg
 from storage.db import unit_of_work
 from storage.models import Draft, Tip, TipAttachment
 from tests_support import send_tip
 
-PHOTO = b"\xff\xd8\xff\xe0" + b"jpeg" * 50
+PHOTO = jpeg()
 
 
 async def stored_tips(runtime: Runtime) -> list[Tip]:

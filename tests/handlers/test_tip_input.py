@@ -13,12 +13,12 @@ from sqlmodel import SQLModel, select
 from bot.app import Runtime
 from bot.emulator import BotApiEmulator, EmuMessage
 from chat import Group, Person
+from pictures import jpeg, picture
 from storage.db import unit_of_work
 from storage.models import ContactLink, Draft, Tip
 
 M = TypeVar("M", bound=SQLModel)
 
-PHOTO = b"\xff\xd8\xff\xe0" + b"fake-jpeg-body" * 20
 WORDS = "Tối nào cũng có hai thanh niên bán ma túy đá ở quán nước đầu ngõ 12"
 PLACE = "Quán nước đầu ngõ 12"
 WHAT = "Tối nào cũng có 2 thanh niên bán ma túy đá ở đây"
@@ -39,8 +39,8 @@ CANCELLED = "Đã hủy. Tin chưa được gửi và đã bị xóa."
 
 
 def photo(n: int) -> bytes:
-    """A distinct fake JPEG, so the group's copies can be told apart and ordered."""
-    return PHOTO + f"#{n}".encode()
+    """A JPEG n pixels wider than the last, so the group's cleaned copies can be told apart."""
+    return jpeg(40 + n, 30)
 
 
 def prose(length: int) -> str:
@@ -571,9 +571,9 @@ async def test_a_photo_with_a_caption_is_the_text_and_the_attachment(
     card = await officers.sees()
     assert card.text.endswith(f"📝 Nội dung:\n{WHAT}")
     attached = await officers.sees()
-    assert (attached.kind, attached.file_bytes, attached.caption) == (
+    assert (attached.kind, picture(attached.file_bytes), attached.caption) == (
         "photo",
-        photo(1),
+        picture(photo(1)),
         "Tin #1 · tệp 1/1",
     )
 
@@ -592,7 +592,8 @@ async def test_an_album_gets_one_acknowledgment(
     assert "📎 Ảnh, tệp: 3" in review.text
     await resident.taps("✅ Gửi tin")
     await officers.sees()
-    assert [(await officers.sees()).file_bytes for _ in range(3)] == [photo(n) for n in (1, 2, 3)]
+    copies = [(await officers.sees()).file_bytes for _ in range(3)]
+    assert [picture(c) for c in copies] == [picture(photo(n)) for n in (1, 2, 3)]
 
 
 async def test_an_album_with_a_caption_at_the_text_step_moves_on_once(
@@ -627,7 +628,7 @@ async def test_the_eleventh_attachment_is_refused(
     card = await officers.sees()
     assert "📎 10 tệp đính kèm, gửi ngay sau thẻ này" in card.text
     files = [await officers.sees() for _ in range(10)]
-    assert [f.file_bytes for f in files] == [photo(n) for n in range(1, 11)]
+    assert [picture(f.file_bytes) for f in files] == [picture(photo(n)) for n in range(1, 11)]
     assert [f.caption for f in files] == [f"Tin #1 · tệp {n}/10" for n in range(1, 11)]
     assert all(f.reply_to == card.message_id for f in files)
     await resident.says("/start")
@@ -670,10 +671,12 @@ async def test_files_of_every_kind_reach_the_group_in_order_never_forwarded(
 
     card = await officers.sees()
     files = [await officers.sees() for _ in range(4)]
-    assert [(f.kind, f.file_bytes) for f in files] == [
+    assert [
+        (f.kind, picture(f.file_bytes) if f.kind == "photo" else f.file_bytes) for f in files
+    ] == [
         ("document", b"%PDF-1.4 list"),
         ("voice", b"OggS voice note"),
-        ("photo", photo(1)),
+        ("photo", picture(photo(1))),
         ("video", b"\x00\x00\x00\x18ftypmp42 video"),
     ]
     assert [f.caption for f in files] == [f"Tin #1 · tệp {n}/4" for n in range(1, 5)]
