@@ -357,3 +357,16 @@ class Delivery(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("broadcast_id", "subscription_id", name="uq_deliveries_once"),
     )
+
+
+# Traces: which messages of a private chat with the bot exist, so the resident can have them
+# deleted. Keyed by a keyed hash of the chat under its own purpose; no tip, no exact time.
+class ChatTrace(SQLModel, table=True):
+    """One message in a private chat with the bot, either side; kept at most 48 hours."""
+
+    __tablename__ = "chat_traces"
+
+    trace_key: str = Field(primary_key=True, max_length=64)
+    message_id: str = Field(primary_key=True, max_length=32)
+    # The hour the message was sent in, not the second: see handlers/traces.py.
+    hour: datetime = _timestamp(index=True)
