@@ -16,7 +16,7 @@ from storage.models import ChatTrace
 async def add_traces(
     *, session: AsyncSession, trace_key: str, message_ids: Sequence[str], hour: datetime
 ) -> None:
-    """Record messages of one chat in a single INSERT; ids already recorded are kept as they are."""
+    """Record messages of one chat in a single INSERT; an id already recorded is skipped."""
     if not message_ids:
         return
     insert = dialect_insert(session)
