@@ -236,3 +236,16 @@ async def test_only_private_chats_are_recorded_and_never_by_their_id(
     for secret in (str(resident.user.id), str(GROUP_ID), tip.sender_tag or "?", "tran_van"):
         assert secret not in dump
     assert {row.hour.minute for row in recorded} == {0} and tip.created_at.minute == 10
+
+
+async def test_the_purge_keeps_nothing_past_48_hours(
+    resident: Person, clock: FakeClock, runtime: Runtime
+) -> None:
+    await resident.says("/start")
+    clock.advance(hours=47)
+    await resident.says("/start")
+    assert await traces.purge(runtime.services) == 0
+    assert len(await rows(runtime)) == 4
+    clock.advance(hours=1)  # the first two messages are 48 hours old now
+    assert await traces.purge(runtime.services) == 2
+    assert sorted(row.message_id for row in await rows(runtime)) == ["3", "4"]
