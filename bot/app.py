@@ -33,6 +33,7 @@ from handlers import (
     retention,
     subscriptions,
     tips,
+    traces,
 )
 from handlers.context import Clock, Services, utc_now
 from handlers.dispatch import Dispatcher
@@ -45,13 +46,15 @@ from storage.db import create_engine, session_factory, unit_of_work
 
 log = logging.getLogger(__name__)
 
-# Tried in this order. Residents: an answer to an officer's question, then a receipt they
-# were asked for (or 16 bare digits), then an answer to the subscription question on screen,
-# then a draft in progress; the menu answers the rest.
+# Tried in this order. Residents: «Xóa dấu vết» typed (its label, or yes/no to its question),
+# then an answer to an officer's question, then a receipt they were asked for (or 16 bare
+# digits), then an answer to the subscription question on screen, then a draft in progress;
+# the menu answers the rest.
 # Officers' groups: card buttons and replies, then set-up commands.
 # An officer's /queue, /tip N, /stats in private come before the resident's /tip; a
 # supervisor's /broadcast and its typed answers come before a resident's draft.
 ROUTERS: Final[tuple[Router, ...]] = (
+    traces.router,
     relay.router,
     lookup.router,
     officer_commands.private_router,
@@ -63,12 +66,14 @@ ROUTERS: Final[tuple[Router, ...]] = (
     officer_commands.router,
     group.router,
 )
-COMMANDS: Final = ("start", "gui", "tracuu", "huy", "dangky", "huydangky", "riengtu")
+COMMANDS: Final = ("start", "gui", "tracuu", "huy", "dangky", "huydangky", "riengtu", "xoadauvet")
 OFFICER_COMMANDS: Final = ("queue", "tip", "stats")
 Job = Callable[[Services], Awaitable[object]]
 
 REPOST_SECONDS: Final = 30
 PURGE_MINUTES: Final = 30
+# Message ids are kept by the hour: a purge every few minutes keeps none past its 48 hours.
+TRACES_PURGE_MINUTES: Final = 5
 
 
 async def open_services(settings: Settings, *, secret: bytes, clock: Clock = utc_now) -> Services:
@@ -204,6 +209,7 @@ class Runtime:
             CronTrigger(hour=3, minute=17, timezone=self.settings.bot.tz),
             "retention",
         )
+        self._schedule(traces.purge, IntervalTrigger(minutes=TRACES_PURGE_MINUTES), "purge-traces")
         self._schedule(reminders.remind_urgent, IntervalTrigger(minutes=1), "remind-urgent")
         # Broadcasts queued from the command line, or left running by a stopped process.
         self._schedule(engine.resume, IntervalTrigger(minutes=1), "deliver-broadcasts")

@@ -101,6 +101,8 @@ class Turn:
     after_commit: list[AfterCommit] = field(default_factory=list)
     notice: str | None = None
     alert: bool = False
+    # The handler answers the button press itself, from its follow-up work.
+    answer_later: bool = False
 
     def t(self, key: str, **values: object) -> str:
         """Return a catalogue text in this chat's language."""

@@ -8,7 +8,7 @@ import traceback
 from collections.abc import Awaitable, Sequence
 from typing import Final
 
-from handlers import menu
+from handlers import menu, traces
 from handlers.context import Services, Turn
 from handlers.events import DeliveryError, EventKind, Inbound
 from handlers.i18n import normalise_language
@@ -65,7 +65,13 @@ class Dispatcher:
         chat_key = keyring.chat_key(event.channel, event.chat)
         async with self.services.locks.hold(chat_key):
             turn = await self._run(event, chat_key)
-        await self._deliver(turn)
+        sent = await self._deliver(turn)
+        if event.private:
+            # What the resident typed and what the bot answered, for «Xóa dấu vết». A tap
+            # brings no new message: its message is the bot's, recorded when it was sent.
+            typed = event.message_id if event.kind is not EventKind.CHOICE else None
+            ids = [typed, *sent] if typed else sent
+            await traces.remember(self.services, event.channel, event.chat, ids)
         for work in turn.after_commit:
             try:
                 await work()
@@ -148,24 +154,30 @@ class Dispatcher:
             if await handler(turn):
                 return
 
-    async def _deliver(self, turn: Turn) -> None:
+    async def _deliver(self, turn: Turn) -> list[str]:
+        """Send the turn's replies and answer its button; return the ids of the messages sent."""
         event, channel = turn.event, self.services.channel(turn.event.channel)
         # Replies go in order; the tap's answer and the spent buttons' removal need not
         # wait for them (one round trip per tap instead of three).
         side: list[Awaitable[None]] = []
-        if event.kind is EventKind.CHOICE:
+        sent: list[str] = []
+        if event.kind is EventKind.CHOICE and not turn.answer_later:
             side.append(channel.acknowledge(event, turn.notice, alert=turn.alert))
             if event.private and event.message_id and turn.replies:
                 # A resident's tapped message is spent; removing its buttons prevents stale
                 # taps. (A card in the officers' group keeps its buttons: it is edited instead.)
                 side.append(channel.remove_choices(event.chat, event.message_id))
-        results = await asyncio.gather(self._send_replies(turn), *side, return_exceptions=True)
+        results = await asyncio.gather(
+            self._send_replies(turn, sent), *side, return_exceptions=True
+        )
         for result in results:
             if isinstance(result, DeliveryError):
                 log.warning("Reply to %s not delivered: %s", turn.pseudonym, result)
             elif isinstance(result, BaseException):
                 log.error("Delivery failed: %s", _safe_traceback(result))
+        return sent
 
-    async def _send_replies(self, turn: Turn) -> None:
+    async def _send_replies(self, turn: Turn, sent: list[str]) -> None:
         for reply in turn.replies:
-            await self.services.channel(turn.event.channel).send(turn.event.chat, reply)
+            message = await self.services.channel(turn.event.channel).send(turn.event.chat, reply)
+            sent += message.message_ids

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -107,6 +108,13 @@ class Sent:
 
     chat: str
     message_id: str
+    # Further messages the same send became: the later pieces of a long text.
+    more: tuple[str, ...] = ()
+
+    @property
+    def message_ids(self) -> tuple[str, ...]:
+        """Every message the send left in the chat, first to last."""
+        return (self.message_id, *self.more)
 
 
 class DeliveryError(Exception):
@@ -162,4 +170,11 @@ class Channel(Protocol):
 
     async def unpin(self, chat: str, message_id: str) -> None:
         """Unpin a message in a group."""
+        ...
+
+    async def delete(self, chat: str, message_ids: Sequence[str]) -> list[str]:
+        """Delete messages from a chat, on every device; return the ids that stay.
+
+        Messages already gone count as deleted. A platform that cannot delete returns them all.
+        """
         ...

@@ -12,6 +12,8 @@ from storage import repositories as repo
 router = Router(__name__)
 
 NAMESPACE: Final = "m"
+# «Xóa dấu vết» (handlers/traces.py); its button also shows on the receipt of a sent tip.
+TRACES_NAMESPACE: Final = "x"
 
 
 def menu_choices(turn: Turn) -> tuple[tuple[Choice, ...], ...]:
@@ -25,6 +27,16 @@ def menu_choices(turn: Turn) -> tuple[tuple[Choice, ...], ...]:
         (Choice(turn.t("menu.privacy"), callback(NAMESPACE, "privacy")),),
         (Choice(turn.t(f"menu.language_{other}"), callback(NAMESPACE, f"lang-{other}")),),
     )
+
+
+def traces_row(turn: Turn) -> tuple[Choice, ...]:
+    """Return the row with «🧹 Xóa dấu vết»: delete this chat from the phone."""
+    return (Choice(turn.t("traces.button"), callback(TRACES_NAMESPACE, "ask")),)
+
+
+def privacy(turn: Turn) -> None:
+    """Say what stays anonymous and what does not, with the way to clear the chat."""
+    turn.say(turn.t("menu.privacy_text"), (traces_row(turn), *menu_choices(turn)))
 
 
 def hotline_lines(turn: Turn) -> str:
@@ -62,7 +74,7 @@ async def on_start(turn: Turn) -> bool:
 @router.command("riengtu", "privacy")
 async def on_privacy_command(turn: Turn) -> bool:
     """Explain what stays anonymous."""
-    turn.say(turn.t("menu.privacy_text"), menu_choices(turn))
+    privacy(turn)
     return True
 
 
@@ -72,7 +84,7 @@ async def on_choice(turn: Turn, value: str) -> bool:
     if value == "hotlines":
         turn.say(turn.t("menu.hotlines_text", hotlines=hotline_lines(turn)), menu_choices(turn))
     elif value == "privacy":
-        turn.say(turn.t("menu.privacy_text"), menu_choices(turn))
+        privacy(turn)
     elif value in ("lang-vi", "lang-en"):
         turn.language = value.removeprefix("lang-")
         await repo.set_chat_state(

@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Final
 
 from bot.config import Ward
-from handlers import cards
+from handlers import cards, traces
 from handlers.cards import CLOSED, NAMESPACE, button_data
 from handlers.context import Services, Turn
 from handlers.events import Choice, DeliveryError, EventKind, Outbound
@@ -482,6 +482,7 @@ async def relay_question(
     except DeliveryError as error:
         log.warning("Question for tip #%d not delivered: %s", tip_id, error)
         return "blocked" if error.permanent else "failed"
+    await traces.remember(services, contact["channel"], contact["chat"], sent.message_ids)
     reference = services.keyring.digest(
         "reply", f"{contact['channel']}:{contact['chat']}:{sent.message_id}"
     )
@@ -509,7 +510,10 @@ async def notify_resident(services: Services, tip_id: int, status: TipStatus) ->
         return
     language = contact.get("language", services.settings.bot.language)
     text = services.catalogue.text(language, f"relay.status_{status.value}", number=tip_id)
+    channel = services.channel(contact["channel"])
     try:
-        await services.channel(contact["channel"]).send(contact["chat"], Outbound(text=text))
+        sent = await channel.send(contact["chat"], Outbound(text=text))
     except DeliveryError as error:
         log.warning("Status notice for tip #%d not delivered: %s", tip_id, error)
+        return
+    await traces.remember(services, contact["channel"], contact["chat"], sent.message_ids)

@@ -574,7 +574,7 @@ async def submit(turn: Turn, state: DraftState) -> None:
     )
     turn.say(
         turn.t("tip.sent", number=tip.id, receipt=format_receipt(receipt)),
-        menu.menu_choices(turn),
+        (menu.traces_row(turn), *menu.menu_choices(turn)),
     )
     tip_id = tip.id
     turn.then(lambda: cards.post_one(services, tip_id))

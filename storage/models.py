@@ -384,3 +384,16 @@ class DataKey(SQLModel, table=True):
     created_at: datetime = _timestamp()
     # Set by a rotation: still opens what it sealed until everything is sealed anew.
     retired_at: datetime | None = _timestamp(default=None, nullable=True)
+
+
+# Traces: which messages of a private chat with the bot exist, so the resident can have them
+# deleted. Keyed by a keyed hash of the chat under its own purpose; no tip, no exact time.
+class ChatTrace(SQLModel, table=True):
+    """One message in a private chat with the bot, either side; kept at most 48 hours."""
+
+    __tablename__ = "chat_traces"
+
+    trace_key: str = Field(primary_key=True, max_length=64)
+    message_id: str = Field(primary_key=True, max_length=32)
+    # The hour the message was sent in, not the second: see handlers/traces.py.
+    hour: datetime = _timestamp(index=True)

@@ -6,7 +6,7 @@ import asyncio
 import datetime as dtm
 import logging
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Final, TypeVar
@@ -52,6 +52,7 @@ BACKOFF: Final = (0.5, 1.0, 2.0)
 DOWNLOAD_LIMIT: Final = 20 * 1024 * 1024
 # PTB's default read timeout (5 s) is too short for 20 MB on a slow link.
 DOWNLOAD_TIMEOUT: Final = 60.0
+DELETE_BATCH: Final = 100
 
 
 def _retry_after(error: RetryAfter) -> float:
@@ -212,7 +213,8 @@ class TelegramChannel:
                 patient=patient,
             )
             if caption is None:
-                await self._send_text(chat, message, markup, None, patient)
+                text = await self._send_text(chat, message, markup, None, patient)
+                return Sent(chat, str(sent.message_id), text.message_ids)
             return Sent(chat, str(sent.message_id))
         return await self._send_text(chat, message, markup, reply, patient)
 
@@ -225,7 +227,7 @@ class TelegramChannel:
         patient: bool,
     ) -> Sent:
         pieces = split_text(message.text, TEXT_LIMIT)
-        first: Message | None = None
+        ids: list[str] = []
         for index, piece in enumerate(pieces):
             last = index == len(pieces) - 1
 
@@ -244,9 +246,8 @@ class TelegramChannel:
                 )
 
             sent = await self._call(send, patient=patient)
-            first = first or sent
-        assert first is not None
-        return Sent(chat, str(first.message_id))
+            ids.append(str(sent.message_id))
+        return Sent(chat, ids[0], tuple(ids[1:]))
 
     async def _send_media(
         self,
@@ -339,6 +340,45 @@ class TelegramChannel:
         await self._call(
             lambda: self._bot.unpin_chat_message(chat_id=int(chat), message_id=int(message_id))
         )
+
+    async def delete(self, chat: str, message_ids: Sequence[str]) -> list[str]:
+        """Delete messages 100 at a time; return the ids that could not be deleted.
+
+        deleteMessages skips messages already gone. A batch Telegram refuses (one message past
+        the 48 hours, say) is retried one message at a time, so that the others still go.
+        """
+        ids = sorted({int(message_id) for message_id in message_ids})
+        kept: list[str] = []
+        for start in range(0, len(ids), DELETE_BATCH):
+            batch = ids[start : start + DELETE_BATCH]
+
+            def delete_batch(batch: list[int] = batch) -> Awaitable[bool]:
+                return self._bot.delete_messages(chat_id=int(chat), message_ids=batch)
+
+            try:
+                await self._call(delete_batch)
+            except DeliveryError as error:
+                if not error.permanent:
+                    kept += [str(message_id) for message_id in batch]
+                    continue
+                kept += await self._delete_one_by_one(chat, batch)
+        if kept:
+            log.info("%d of %d message(s) could not be deleted", len(kept), len(ids))
+        return kept
+
+    async def _delete_one_by_one(self, chat: str, message_ids: list[int]) -> list[str]:
+        kept: list[str] = []
+        for message_id in message_ids:
+
+            def delete_one(message_id: int = message_id) -> Awaitable[bool]:
+                return self._bot.delete_message(chat_id=int(chat), message_id=message_id)
+
+            try:
+                await self._call(delete_one)
+            except DeliveryError as error:
+                if "not found" not in str(error):
+                    kept.append(str(message_id))
+        return kept
 
 
 @asynccontextmanager

@@ -94,6 +94,7 @@ _MAX_DOWNLOAD = 20 * 1024 * 1024
 # sendPhoto: width + height at most 10,000, and one side at most 20 times the other.
 _MAX_PHOTO_SIDES = 10_000
 _MAX_PHOTO_RATIO = 20
+_DELETE_WINDOW = 48 * 3600
 _ATTACH = "attach://"
 
 
@@ -613,25 +614,38 @@ class BotApi:
         self.world.changes.notify()
         return message.raw
 
+    def _check_deletable(self, message: EmuMessage) -> None:
+        # Bots may delete messages only within 48 hours of sending (channels aside, which the
+        # emulator does not have).
+        if self.world.clock() - message.date >= _DELETE_WINDOW:
+            raise bad_request("message can't be deleted")
+
     async def delete_message(self, p: Params) -> bool:
         """deleteMessage."""
         chat = self.world.chat(p.need("chat_id"))
         message = self.world.find(chat.id, p.need("message_id"))
         if message is None:
             raise bad_request("message to delete not found")
+        self._check_deletable(message)
         message.deleted = True
         self.world.changes.notify()
         return True
 
     async def delete_messages(self, p: Params) -> bool:
-        """deleteMessages: ids that are already gone are skipped."""
+        """deleteMessages: ids that are already gone are skipped.
+
+        Telegram does not document a batch holding a message too old to delete; the emulator
+        takes the strict reading and refuses the whole batch, deleting none of it.
+        """
         chat = self.world.chat(p.need("chat_id"))
         ids = p.need("message_ids")
         if not isinstance(ids, list) or not 1 <= len(ids) <= 100:
             raise bad_request("message_ids must contain 1-100 message identifiers")
-        for message_id in ids:
-            if (message := self.world.find(chat.id, message_id)) is not None:
-                message.deleted = True
+        found = [m for i in ids if (m := self.world.find(chat.id, i)) is not None]
+        for message in found:
+            self._check_deletable(message)
+        for message in found:
+            message.deleted = True
         self.world.changes.notify()
         return True
 

@@ -299,10 +299,15 @@ def image_size(data: bytes) -> tuple[int, int] | None:
 
 
 class World:
-    """All emulated state, shared by the HTTP side and the test side."""
+    """All emulated state, shared by the HTTP side and the test side.
+
+    ``clock`` gives the Unix time messages are dated with; a test may swap in its fake clock,
+    so that Telegram's time limits (deleting within 48 hours) follow it.
+    """
 
     def __init__(self, bot: EmuUser) -> None:
         self.bot = bot
+        self.clock: Callable[[], float] = time.time
         self.users: dict[int, EmuUser] = {}
         self.chats: dict[int, EmuChat] = {}
         self.history: dict[int, list[EmuMessage]] = {}
@@ -369,7 +374,7 @@ class World:
             chat_id=chat.id,
             from_bot=from_bot,
             sender=None if from_bot else author.id,
-            date=int(time.time()),
+            date=int(self.clock()),
             reply_to=reply_to.message_id if reply_to else None,
             reply_target=reply_to,
             chat_json=chat.to_json(),

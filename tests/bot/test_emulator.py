@@ -260,6 +260,28 @@ async def test_validation_errors_surface_as_bad_request(
     assert emu.messages(alice.id)[-1].deleted
 
 
+async def test_messages_can_be_deleted_for_48_hours_only(
+    emu: BotApiEmulator, alice: EmuUser, bot: Bot
+) -> None:
+    now = [1_790_000_000.0]
+    emu.world.clock = lambda: now[0]
+    old = await bot.send_message(alice.id, "hôm kia")
+    typed = await emu.send_text(alice, "tin của Alice")
+    now[0] += 48 * 3600 - 1
+    fresh = await bot.send_message(alice.id, "hôm nay")
+    assert emu.messages(alice.id)[-1].date == int(now[0])
+    await bot.delete_message(alice.id, typed.message_id)
+    now[0] += 1
+    with pytest.raises(BadRequest, match=r"(?i)message can't be deleted"):
+        await bot.delete_message(alice.id, old.message_id)
+    # A batch holding a message too old is refused whole; gone ids alone are skipped.
+    with pytest.raises(BadRequest, match=r"(?i)message can't be deleted"):
+        await bot.delete_messages(alice.id, [old.message_id, fresh.message_id])
+    assert [m.deleted for m in emu.messages(alice.id)] == [False, True, False]
+    assert await bot.delete_messages(alice.id, [typed.message_id, fresh.message_id, 999])
+    assert [m.deleted for m in emu.messages(alice.id)] == [False, True, True]
+
+
 async def test_injected_faults(emu: BotApiEmulator, alice: EmuUser, bot: Bot) -> None:
     emu.fail("sendMessage", error_code=429, retry_after=7)
     with pytest.raises(RetryAfter) as caught:
