@@ -36,7 +36,10 @@ def traces_row(turn: Turn) -> tuple[Choice, ...]:
 
 def privacy(turn: Turn) -> None:
     """Say what stays anonymous and what does not, with the way to clear the chat."""
-    turn.say(turn.t("menu.privacy_text"), (traces_row(turn), *menu_choices(turn)))
+    days = turn.services.settings.security.contact_retention_days
+    turn.say(
+        turn.t("menu.privacy_text", contact_days=days), (traces_row(turn), *menu_choices(turn))
+    )
 
 
 def hotline_lines(turn: Turn) -> str:

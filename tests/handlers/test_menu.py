@@ -74,6 +74,8 @@ async def test_the_privacy_screen_says_what_stays_hidden_and_what_does_not(
     assert "Tin nhắn với bot không được mã hóa đầu cuối." in privacy.text
     assert "Mã biên nhận 16 số chỉ bạn giữ." in privacy.text
     assert "Bấm «🧹 Xóa dấu vết» để bot xóa tin nhắn 48 giờ qua." in privacy.text
+    assert "Nội dung tin được mã hóa khi lưu." in privacy.text
+    assert "tự xóa 30 ngày sau khi tin xử lý xong" in privacy.text
     assert privacy.button_labels() == ["🧹 Xóa dấu vết", *MENU_BUTTONS]
     assert (await resident.says("/riengtu")).text == privacy.text
 
