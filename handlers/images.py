@@ -8,6 +8,10 @@ from pathlib import PurePosixPath
 from typing import Final
 
 from PIL import Image, ImageOps
+from pillow_heif import register_heif_opener
+
+# iPhones send photos as HEIC when they go "as a file": without this, they could not be cleaned.
+register_heif_opener()
 
 # Telegram's getFile stops at 20 MB, so a bigger input cannot be a file a resident sent.
 MAX_BYTES: Final = 20 * 1024 * 1024
@@ -16,7 +20,7 @@ MAX_BYTES: Final = 20 * 1024 * 1024
 MAX_PIXELS: Final = Image.MAX_IMAGE_PIXELS or 89_478_485
 # What phones, cameras and screenshot tools produce. Anything else is refused rather than
 # handed to a rarely used decoder (EPS would even start Ghostscript).
-FORMATS: Final = ("JPEG", "PNG", "WEBP", "GIF", "BMP")
+FORMATS: Final = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "HEIF")
 # Telegram keeps photos at most 2560 px on the long side; a bigger upload only costs time,
 # and stays well under sendPhoto's 10 MB and width + height <= 10,000.
 PHOTO_SIDE: Final = 2560

@@ -10,7 +10,7 @@ import zlib
 from collections.abc import Awaitable, Callable
 
 import pytest
-from PIL import Image, PngImagePlugin
+from PIL import ExifTags, Image, PngImagePlugin
 from sqlmodel import select
 
 from bot.app import Runtime
@@ -93,6 +93,20 @@ def test_a_phone_photo_loses_every_trace_of_its_author_and_stands_upright() -> N
     assert picture(cleaned.data) == ("JPEG", (32, 64)) == ("JPEG", (cleaned.width, cleaned.height))
     assert near(colour_at(cleaned.data, 16, 8), RED)  # the left half, turned to the top
     assert near(colour_at(cleaned.data, 16, 56), BLUE)
+
+
+def test_an_iphone_heic_is_cleaned_too() -> None:
+    with Image.open(io.BytesIO(phone_photo())) as source:
+        original = io.BytesIO()
+        source.save(original, "HEIF", exif=source.getexif(), xmp=source.info["xmp"])
+    with Image.open(io.BytesIO(original.getvalue())) as heic:
+        assert heic.format == "HEIF" and heic.getexif().get_ifd(ExifTags.IFD.GPSInfo)
+
+    cleaned = images.clean(original.getvalue())
+
+    assert metadata_left(cleaned.data) == []
+    # HEIF keeps its rotation in its own box, which the decoder applies; this one has none.
+    assert picture(cleaned.data) == ("JPEG", (64, 32))
 
 
 def test_a_transparent_png_stays_png_without_its_text_chunks() -> None:
