@@ -8,7 +8,7 @@ import traceback
 from collections.abc import Awaitable, Sequence
 from typing import Final
 
-from handlers import menu
+from handlers import limits, menu
 from handlers.context import Services, Turn
 from handlers.events import DeliveryError, EventKind, Inbound
 from handlers.i18n import normalise_language
@@ -32,6 +32,14 @@ class Dispatcher:
 
     def __init__(self, services: Services, routers: Sequence[Router]) -> None:
         self.services = services
+        self.limiter = limits.MessageLimiter(
+            services.settings.limits.messages_per_minute,
+            staff={
+                user
+                for ward in services.settings.wards
+                for user in (*ward.officers, *ward.supervisors)
+            },
+        )
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -63,8 +71,19 @@ class Dispatcher:
     async def _handle(self, event: Inbound) -> None:
         keyring = self.services.keyring
         chat_key = keyring.chat_key(event.channel, event.chat)
-        async with self.services.locks.hold(chat_key):
-            turn = await self._run(event, chat_key)
+        locks = self.services.locks
+        # Counted before the chat's lock and any transaction: a flood from one chat costs
+        # microseconds per message and never holds the update slots other residents need.
+        verdict = self.limiter.admit(
+            event, chat_key, self.services.clock(), waiting=locks.waiting(chat_key)
+        )
+        if verdict is limits.Verdict.IGNORE:
+            return
+        async with locks.hold(chat_key):
+            if verdict is limits.Verdict.SLOW_DOWN:
+                turn = await self._slow_down(event, chat_key)
+            else:
+                turn = await self._run(event, chat_key)
         await self._deliver(turn)
         for work in turn.after_commit:
             try:
@@ -106,6 +125,18 @@ class Dispatcher:
             now=self.services.clock(),
             awaiting=state.awaiting if state else None,
         )
+
+    async def _slow_down(self, event: Inbound, chat_key: str) -> Turn:
+        # Only the chat's language is read; the draft is not touched.
+        log.warning(
+            "Slowing down %s: over %d a minute",
+            self.services.keyring.pseudonym(event.channel, event.chat),
+            self.limiter.per_minute,
+        )
+        async with unit_of_work(self.services.sessions) as session:
+            turn = await self._turn(event, chat_key, session)
+            limits.slow_down(turn, self.limiter.resumes_at(event, chat_key))
+        return turn
 
     async def _apologise(self, event: Inbound, chat_key: str) -> Turn:
         # The failed transaction rolled back, so the draft is as it was before this event.
