@@ -40,10 +40,6 @@ class KeyedLocks:
             else:
                 self._locks[key] = (lock, users - 1)
 
-    def waiting(self, key: str) -> int:
-        """Return how many hold or wait for the lock of ``key``."""
-        return self._locks.get(key, (None, 0))[1]
-
     def __len__(self) -> int:
         return len(self._locks)
 

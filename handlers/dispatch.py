@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import traceback
+from collections import deque
 from collections.abc import Awaitable, Sequence
 from typing import Final
 
@@ -40,6 +41,8 @@ class Dispatcher:
                 for user in (*ward.officers, *ward.supervisors)
             },
         )
+        # Each chat's events in arrival order, handled one at a time by whoever came first.
+        self._lines: dict[str, deque[tuple[Inbound, limits.Verdict]]] = {}
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -69,21 +72,30 @@ class Dispatcher:
                 self._idle.set()
 
     async def _handle(self, event: Inbound) -> None:
-        keyring = self.services.keyring
-        chat_key = keyring.chat_key(event.channel, event.chat)
-        locks = self.services.locks
-        # Counted before the chat's lock and any transaction: a flood from one chat costs
-        # microseconds per message and never holds the update slots other residents need.
-        verdict = self.limiter.admit(
-            event, chat_key, self.services.clock(), waiting=locks.waiting(chat_key)
-        )
+        chat_key = self.services.keyring.chat_key(event.channel, event.chat)
+        line = self._lines.get(chat_key)
+        waiting = 0 if line is None else len(line) + 1  # the one being handled counts too
+        # Counted before any transaction: a flood from one chat costs microseconds a message.
+        verdict = self.limiter.admit(event, chat_key, self.services.clock(), waiting=waiting)
         if verdict is limits.Verdict.IGNORE:
             return
-        async with locks.hold(chat_key):
-            if verdict is limits.Verdict.SLOW_DOWN:
-                turn = await self._slow_down(event, chat_key)
-            else:
-                turn = await self._run(event, chat_key)
+        if line is not None:
+            # The chat's events are being handled: this one waits in the chat's line, in
+            # memory, rather than in one of the update slots every other chat needs.
+            line.append((event, verdict))
+            return
+        line = self._lines[chat_key] = deque([(event, verdict)])
+        try:
+            while line:
+                await self._handle_one(*line.popleft(), chat_key)
+        finally:
+            del self._lines[chat_key]
+
+    async def _handle_one(self, event: Inbound, verdict: limits.Verdict, chat_key: str) -> None:
+        if verdict is limits.Verdict.SLOW_DOWN:
+            turn = await self._slow_down(event, chat_key)
+        else:
+            turn = await self._run(event, chat_key)
         await self._deliver(turn)
         for work in turn.after_commit:
             try:

@@ -1,8 +1,9 @@
 """Abuse limits per pseudonymous sender: messages per minute, tips per hour and per day.
 
 Every counter is keyed by the chat's keyed hash (``Turn.chat_key``), never by the chat id:
-the per-minute one in memory, checked before a chat's lock or a transaction is taken; the
-tip counters in the ``throttles`` table, so that a restart does not reset them.
+the per-minute one in memory, checked before an event joins its chat's line or opens a
+transaction; the tip counters in the ``throttles`` table, so that a restart does not reset
+them.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from storage import repositories as repo
 log = logging.getLogger(__name__)
 
 MINUTE: Final = timedelta(minutes=1)
-# An album (at most 10 files) and a few taps fit; more events of one chat waiting their
-# turn would hold the update slots that other residents need.
+# Events of one chat in line at once: an album (at most 10 files) and a few taps fit; a
+# longer line is a flood, whose answers would only come later and later.
 MAX_WAITING: Final = 16
 TIPS_PER_HOUR: Final = "tips-hour"
 TIPS_PER_DAY: Final = "tips-day"
