@@ -1,7 +1,8 @@
 """Abuse limits per pseudonymous sender: tips per hour and per day, messages per minute.
 
 Nothing a resident wrote is lost to a limit: a refused tip waits at its review, and a flood
-leaves the draft as it was. Officers are never held back by residents' limits.
+changes the draft only by the messages let through before the limit. Officers are never
+held back by residents' limits.
 """
 
 from __future__ import annotations
