@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import traceback
+from collections import deque
 from collections.abc import Awaitable, Sequence
 from typing import Final
 
-from handlers import menu, traces
+from handlers import limits, menu, traces
 from handlers.context import Services, Turn
 from handlers.events import DeliveryError, EventKind, Inbound
 from handlers.i18n import normalise_language
@@ -32,6 +33,16 @@ class Dispatcher:
 
     def __init__(self, services: Services, routers: Sequence[Router]) -> None:
         self.services = services
+        self.limiter = limits.MessageLimiter(
+            services.settings.limits.messages_per_minute,
+            staff={
+                user
+                for ward in services.settings.wards
+                for user in (*ward.officers, *ward.supervisors)
+            },
+        )
+        # Each chat's events in arrival order, handled one at a time by whoever came first.
+        self._lines: dict[str, deque[tuple[Inbound, limits.Verdict]]] = {}
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -61,9 +72,29 @@ class Dispatcher:
                 self._idle.set()
 
     async def _handle(self, event: Inbound) -> None:
-        keyring = self.services.keyring
-        chat_key = keyring.chat_key(event.channel, event.chat)
-        async with self.services.locks.hold(chat_key):
+        chat_key = self.services.keyring.chat_key(event.channel, event.chat)
+        line = self._lines.get(chat_key)
+        waiting = 0 if line is None else len(line) + 1  # the one being handled counts too
+        # Counted before any transaction: a flood from one chat costs microseconds a message.
+        verdict = self.limiter.admit(event, chat_key, self.services.clock(), waiting=waiting)
+        if verdict is limits.Verdict.IGNORE:
+            return
+        if line is not None:
+            # The chat's events are being handled: this one waits in the chat's line, in
+            # memory, rather than in one of the update slots every other chat needs.
+            line.append((event, verdict))
+            return
+        line = self._lines[chat_key] = deque([(event, verdict)])
+        try:
+            while line:
+                await self._handle_one(*line.popleft(), chat_key)
+        finally:
+            del self._lines[chat_key]
+
+    async def _handle_one(self, event: Inbound, verdict: limits.Verdict, chat_key: str) -> None:
+        if verdict is limits.Verdict.SLOW_DOWN:
+            turn = await self._slow_down(event, chat_key)
+        else:
             turn = await self._run(event, chat_key)
         sent = await self._deliver(turn)
         if event.private:
@@ -112,6 +143,18 @@ class Dispatcher:
             now=self.services.clock(),
             awaiting=state.awaiting if state else None,
         )
+
+    async def _slow_down(self, event: Inbound, chat_key: str) -> Turn:
+        # Only the chat's language is read; the draft is not touched.
+        log.warning(
+            "Slowing down %s: over %d a minute",
+            self.services.keyring.pseudonym(event.channel, event.chat),
+            self.limiter.per_minute,
+        )
+        async with unit_of_work(self.services.sessions) as session:
+            turn = await self._turn(event, chat_key, session)
+            limits.slow_down(turn, self.limiter.resumes_at(event, chat_key))
+        return turn
 
     async def _apologise(self, event: Inbound, chat_key: str) -> Turn:
         # The failed transaction rolled back, so the draft is as it was before this event.

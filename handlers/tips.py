@@ -12,7 +12,7 @@ from typing import Final
 
 from pydantic import BaseModel, Field
 
-from handlers import cards, menu, triage
+from handlers import cards, limits, menu, triage
 from handlers.context import Turn
 from handlers.events import MEDIA_KINDS, Choice, EventKind, Inbound
 from handlers.router import Router, callback
@@ -525,6 +525,11 @@ async def submit(turn: Turn, state: DraftState) -> None:
         # Said plainly but without detail: the draft stays, and the hotline is the way.
         await _go(turn, state, Step.REVIEW, prefix=turn.t("tip.sender_blocked"))
         return
+    refusal = await limits.tip_refusal(turn)
+    if refusal is not None:
+        # Nothing is lost: the draft waits at the review until the resident may send it.
+        await _go(turn, state, Step.REVIEW, prefix=refusal)
+        return
     window = timedelta(hours=services.settings.triage.duplicate_window_hours)
     assessment = triage.assess(
         category=data.category,
@@ -564,6 +569,7 @@ async def submit(turn: Turn, state: DraftState) -> None:
         flags=[{"code": flag.code, "rule": flag.rule} for flag in assessment.flags],
     )
     await queue_repo.set_sender(session=turn.session, tip_id=tip.id, sender_tag=sender)
+    await limits.count_tip(turn)
     await repo.delete_draft(session=turn.session, chat_key=turn.chat_key)
     log.info(
         "Tip #%d stored for ward %s with %d attachment(s), priority %s",

@@ -214,10 +214,20 @@ async def count_in_window(
     *, session: AsyncSession, chat_key: str, scope: str, window: timedelta, now: datetime
 ) -> int:
     """Return how often this sender did ``scope`` in the current window."""
+    count, _ = await window_state(
+        session=session, chat_key=chat_key, scope=scope, window=window, now=now
+    )
+    return count
+
+
+async def window_state(
+    *, session: AsyncSession, chat_key: str, scope: str, window: timedelta, now: datetime
+) -> tuple[int, datetime]:
+    """Return how often this sender did ``scope`` in the current window, and when it ends."""
     row = await session.get(Throttle, (chat_key, scope))
     if row is None or row.window_start + window <= now:
-        return 0
-    return row.count
+        return 0, now + window
+    return row.count, row.window_start + window
 
 
 async def record_in_window(
