@@ -30,7 +30,7 @@ from typing import Final
 from support import database
 from tips import AREAS, GROUP_ID, SECRET, TOKEN, BotFailed, Recorder, Resident
 
-from bot.app import Runtime, build_services
+from bot.app import Runtime, open_services
 from bot.config import Settings
 from bot.emulator import BotApiEmulator
 from bot.logs import setup_logging
@@ -95,7 +95,9 @@ async def run(args: argparse.Namespace) -> None:
                     ],
                 )
                 emulator.add_group(GROUP_ID, "CA phường Đông Cương")
-                runtime = Runtime(settings, build_services(settings, secret=SECRET), token=TOKEN)
+                runtime = Runtime(
+                    settings, await open_services(settings, secret=SECRET), token=TOKEN
+                )
                 await runtime.start()
                 try:
                     await measure(args, emulator, recorder, runtime, backend)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Final
 
 from handlers.context import Services
 from storage import retention
 from storage.db import unit_of_work
 
 log = logging.getLogger(__name__)
+
+# The longest abuse window is a day (tips per day); a counter twice as old counts nothing.
+COUNTERS_KEPT: Final = timedelta(days=2)
 
 
 async def purge_closed(services: Services) -> retention.Purged:
@@ -23,6 +27,9 @@ async def purge_closed(services: Services) -> retention.Purged:
         tips = await retention.purge_content(
             session=session, closed_before=now - timedelta(days=security.retention_days), now=now
         )
+        counters = await retention.forget_counters(
+            session=session, started_before=now - COUNTERS_KEPT
+        )
     if links or tips:
         log.info("Retention: %d contact link(s) deleted, %d tip(s) purged", links, tips)
-    return retention.Purged(contact_links=links, tips=tips)
+    return retention.Purged(contact_links=links, tips=tips, counters=counters)

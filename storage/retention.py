@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage.models import (
     ContactLink,
     GroupPrompt,
+    Throttle,
     Tip,
     TipAttachment,
     TipEvent,
@@ -26,6 +27,7 @@ class Purged:
 
     contact_links: int
     tips: int
+    counters: int = 0
 
 
 def _closed_before(cutoff: datetime) -> Any:
@@ -44,6 +46,17 @@ async def forget_contact(*, session: AsyncSession, tip_id: int) -> bool:
     """Delete one tip's contact link, as its sender asked; return whether there was one."""
     result = await session.exec(delete(ContactLink).where(col(ContactLink.tip_id) == tip_id))
     return bool(result.rowcount)
+
+
+async def forget_counters(*, session: AsyncSession, started_before: datetime) -> int:
+    """Delete abuse counters whose window began before ``started_before``; return how many.
+
+    They name nobody, but a counter kept forever would say a chat was active long ago.
+    """
+    result = await session.exec(
+        delete(Throttle).where(col(Throttle.window_start) < started_before)
+    )
+    return result.rowcount
 
 
 async def purge_content(*, session: AsyncSession, closed_before: datetime, now: datetime) -> int:

@@ -10,7 +10,7 @@ from chat import Group, Officer, Person
 from conftest import OFFICER_ID, FakeClock
 from handlers import retention
 from storage.db import unit_of_work
-from storage.models import ContactLink, Tip, TipAttachment, TipEvent, TipMessage
+from storage.models import ContactLink, Throttle, Tip, TipAttachment, TipEvent, TipMessage
 from tests_support import RECEIPT
 
 TEXT = "Tối nào cũng có người bán hàng ở quán nước"
@@ -74,9 +74,11 @@ async def test_the_contact_link_goes_after_30_days_and_the_words_after_a_year(
     receipt, _ = await send_and_close(resident, officers, emulator)
     services = runtime.services
 
+    async with unit_of_work(services.sessions) as session:
+        assert len((await session.exec(select(Throttle))).all()) == 2
     clock.advance(days=29)
     purged = await retention.purge_closed(services)
-    assert (purged.contact_links, purged.tips) == (0, 0)
+    assert (purged.contact_links, purged.tips, purged.counters) == (0, 0, 2)
     assert (await rows(runtime))[1] == 1
 
     clock.advance(days=1, seconds=1)
@@ -96,6 +98,9 @@ async def test_the_contact_link_goes_after_30_days_and_the_words_after_a_year(
     assert [e.action for e in events] == ["ask", "answer", "status"]
     assert all(e.detail is None for e in events)
     assert (await retention.purge_closed(services)).tips == 0  # once only
+    async with unit_of_work(services.sessions) as session:
+        # The tip's abuse counters (tips per hour and day) went with the first run after 2 days.
+        assert (await session.exec(select(Throttle))).all() == []
 
     # The receipt still tells the resident what became of the tip, without the words.
     found = await resident.says(f"/tracuu {receipt}")
