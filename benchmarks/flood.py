@@ -19,21 +19,18 @@ HOMTHU_* and TELEGRAM_BOT_TOKEN variables are ignored (removed from this process
 from __future__ import annotations
 
 import argparse
-import asyncio
-import os
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from typing import Final
 
-from support import database
-from tips import AREAS, GROUP_ID, SECRET, TOKEN, BotFailed, Recorder, Resident
+from support import database, run_bot_benchmark
+from tips import AREAS, GROUP_ID, SECRET, TOKEN, Recorder, Resident
 
 from bot.app import Runtime, open_services
 from bot.config import Settings
 from bot.emulator import BotApiEmulator
-from bot.logs import setup_logging
 from handlers.events import EventKind, Inbound
 from handlers.limits import MessageLimiter
 from storage.crypto import Keyring
@@ -175,26 +172,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    for name in list(os.environ):
-        if name.startswith("HOMTHU_") or name == "TELEGRAM_BOT_TOKEN":
-            del os.environ[name]
-    # As bot.cli does: PTB 22 warns on every 429 unless durations are timedeltas.
-    os.environ["PTB_TIMEDELTA"] = "true"
-    setup_logging("WARNING", secrets=[TOKEN])
-
-    async def bounded() -> None:
-        async with asyncio.timeout(args.timeout):
-            await run(args)
-
-    try:
-        asyncio.run(bounded())
-    except TimeoutError:
-        print(f"benchmark did not finish within {args.timeout:g} s", file=sys.stderr)
-        return 1
-    except (BotFailed, AssertionError, LookupError) as error:
-        print(f"benchmark failed: {error}", file=sys.stderr)
-        return 1
-    return 0
+    return run_bot_benchmark(lambda: run(args), timeout=args.timeout, token=TOKEN)
 
 
 if __name__ == "__main__":

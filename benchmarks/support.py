@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import math
 import os
 import secrets
+import sys
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Final
 
 import asyncpg
 from sqlalchemy.engine import make_url
+
+from bot.logs import setup_logging
 
 PG_ADMIN_URL: Final = os.environ.get(
     "HOMTHU_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -54,3 +58,31 @@ def percentile(values: list[float], fraction: float) -> float:
     """Nearest-rank percentile of a non-empty list."""
     ordered = sorted(values)
     return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
+class BotFailed(Exception):
+    """The bot answered a resident with its error apology: a handler failed."""
+
+
+def run_bot_benchmark(run: Callable[[], Awaitable[None]], *, timeout: float, token: str) -> int:
+    """Run a benchmark of the real bot in a clean environment, bounded in time; exit status."""
+    for name in list(os.environ):
+        if name.startswith("HOMTHU_") or name == "TELEGRAM_BOT_TOKEN":
+            del os.environ[name]
+    # As bot.cli does: PTB 22 warns on every 429 unless durations are timedeltas.
+    os.environ["PTB_TIMEDELTA"] = "true"
+    setup_logging("WARNING", secrets=[token])
+
+    async def bounded() -> None:
+        async with asyncio.timeout(timeout):
+            await run()
+
+    try:
+        asyncio.run(bounded())
+    except TimeoutError:
+        print(f"benchmark did not finish within {timeout:g} s", file=sys.stderr)
+        return 1
+    except (BotFailed, AssertionError, LookupError) as error:
+        print(f"benchmark failed: {error}", file=sys.stderr)
+        return 1
+    return 0

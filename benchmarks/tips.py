@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import re
 import resource
 import sys
@@ -39,13 +38,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Final
 
-from support import database, percentile
+from support import BotFailed, database, percentile, run_bot_benchmark
 
 from bot.app import Runtime, open_services
 from bot.config import Settings
 from bot.emulator import BotApiEmulator, EmuMessage, EmuUser
 from bot.emulator.faults import Limits
-from bot.logs import setup_logging
 from storage.db import upgrade_async
 
 TOKEN: Final = "123456:AAH-benchmark-token-never-logged"
@@ -106,10 +104,6 @@ class Recorder:
         if match:
             self.receipt_at[int(match.group(1))] = now
         self.inboxes[message.chat_id].put_nowait(message)
-
-
-class BotFailed(Exception):
-    """The bot answered a resident with its error apology: a handler failed."""
 
 
 class Resident:
@@ -328,26 +322,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    for name in list(os.environ):
-        if name.startswith("HOMTHU_") or name == "TELEGRAM_BOT_TOKEN":
-            del os.environ[name]
-    # As bot.cli does: PTB 22 warns on every 429 unless durations are timedeltas.
-    os.environ["PTB_TIMEDELTA"] = "true"
-    setup_logging("WARNING", secrets=[TOKEN])
-
-    async def bounded() -> None:
-        async with asyncio.timeout(args.timeout):
-            await run(args)
-
-    try:
-        asyncio.run(bounded())
-    except TimeoutError:
-        print(f"benchmark did not finish within {args.timeout:g} s", file=sys.stderr)
-        return 1
-    except (BotFailed, AssertionError, LookupError) as error:
-        print(f"benchmark failed: {error}", file=sys.stderr)
-        return 1
-    return 0
+    return run_bot_benchmark(lambda: run(args), timeout=args.timeout, token=TOKEN)
 
 
 if __name__ == "__main__":

@@ -6,8 +6,7 @@ import hashlib
 import json
 
 import pytest
-from sqlalchemy import text
-from sqlmodel import SQLModel, select
+from sqlmodel import select
 
 from bot.app import Runtime
 from bot.emulator import BotApiEmulator
@@ -17,7 +16,7 @@ from handlers.tips import format_receipt
 from storage.crypto import Keyring, SealError
 from storage.db import unit_of_work
 from storage.models import ContactLink, Draft, Tip
-from tests_support import send_tip
+from tests_support import database_text, send_tip
 
 TIP_TEXT = "Canary-7f3a: bán ma túy đá ở nhà số 9"
 
@@ -26,16 +25,6 @@ def identity(resident: Person) -> list[str]:
     """Everything that would identify the resident."""
     user = resident.user
     return [str(user.id), user.first_name, user.last_name or "", user.username or ""]
-
-
-async def database_text(runtime: Runtime) -> str:
-    """Every row of every table, as text, the way a dump or a stolen backup would read."""
-    rows: list[str] = []
-    async with unit_of_work(runtime.services.sessions) as session:
-        for table in SQLModel.metadata.sorted_tables:
-            result = await session.exec(text(f"SELECT * FROM {table.name}"))  # type: ignore[call-overload]
-            rows += [repr(tuple(row)) for row in result]
-    return "\n".join(rows)
 
 
 async def test_no_tip_row_holds_the_senders_identity(

@@ -7,50 +7,26 @@ from sqlmodel import select
 from bot.app import Runtime
 from bot.emulator import BotApiEmulator
 from chat import Group, Officer, Person
-from conftest import OFFICER_ID, FakeClock
+from conftest import FakeClock
 from handlers import retention
 from storage.db import unit_of_work
 from storage.models import ContactLink, Throttle, Tip, TipAttachment, TipEvent, TipMessage
-from tests_support import RECEIPT
+from tests_support import send_tip_with_conversation
 
 TEXT = "Tối nào cũng có người bán hàng ở quán nước"
 
 
-async def send_and_close(
-    resident: Person, officers: Group, emulator: BotApiEmulator
-) -> tuple[str, Officer]:
-    """A tip with a photo, a question and its answer and a note, then marked dealt with."""
-    await resident.says("/start")
-    await resident.taps("📝 Gửi tin tố giác")
-    await resident.taps("💊 Mua bán ma túy")
-    await resident.taps("Khu phố 3")
-    await resident.says("Quán nước đầu ngõ 12")
-    await resident.says(TEXT)
-    await emulator.send_photo(resident.user, b"\xff\xd8\xff\xe0photo")
-    await resident.sees()
-    await resident.taps("✅ Xong (1 tệp)")
-    done = await resident.taps("✅ Gửi tin")
-    match = RECEIPT.search(done.content)
-    assert match
-    card = await officers.sees()
-    officer = Officer(emulator, emulator.add_user(OFFICER_ID, "Phạm Cán"), officers)
-    await officer.replies(card, "Mấy giờ thì đông người?")
-    question = await resident.sees()
-    await emulator.send_text(resident.user, "Khoảng 9 giờ tối", reply_to=question.message_id)
-    await resident.sees()
-    await officers.sees()  # the answer, under the card
-    await runtime_settled(officers)
+async def send_and_close(resident: Person, officers: Group) -> tuple[str, Officer]:
+    """A tip with a photo, a question and its answer, then marked dealt with."""
+    receipt, card, officer = await send_tip_with_conversation(
+        resident, officers, text=TEXT, place="Quán nước đầu ngõ 12"
+    )
     edits = card.edits
     await officer.taps_and_reads(card, "📌 Trạng thái")
-    await emulator.wait_until(lambda _: card.edits > edits)
+    await resident.emulator.wait_until(lambda _: card.edits > edits)
     await officer.taps_and_reads(card, "Đã xử lý")
     await resident.sees()  # told the tip was dealt with
-    return "".join(match.groups()), officer
-
-
-async def runtime_settled(officers: Group) -> None:
-    """Wait until the bot has finished every turn in flight."""
-    await officers.settle()
+    return receipt, officer
 
 
 async def rows(runtime: Runtime) -> tuple[Tip, int, int, int, list[TipEvent]]:
@@ -71,7 +47,7 @@ async def test_the_contact_link_goes_after_30_days_and_the_words_after_a_year(
     runtime: Runtime,
     clock: FakeClock,
 ) -> None:
-    receipt, _ = await send_and_close(resident, officers, emulator)
+    receipt, _ = await send_and_close(resident, officers)
     services = runtime.services
 
     async with unit_of_work(services.sessions) as session:
@@ -133,7 +109,7 @@ async def test_the_resident_deletes_the_contact_link_from_lookup(
     emulator: BotApiEmulator,
     runtime: Runtime,
 ) -> None:
-    receipt, officer = await send_and_close(resident, officers, emulator)
+    receipt, officer = await send_and_close(resident, officers)
     found = await resident.says(f"/tracuu {receipt}")
     assert "🔒 Không nhận câu hỏi nữa" in found.button_labels()
     confirm = await resident.taps("🔒 Không nhận câu hỏi nữa")
@@ -162,7 +138,7 @@ async def test_a_forged_or_borrowed_forget_button_does_nothing(
     emulator: BotApiEmulator,
     runtime: Runtime,
 ) -> None:
-    receipt, _ = await send_and_close(resident, officers, emulator)
+    receipt, _ = await send_and_close(resident, officers)
     found = await resident.says(f"/tracuu {receipt}")
     [data] = [
         button["callback_data"]

@@ -18,14 +18,14 @@ from sqlmodel import SQLModel, select
 from bot.app import Runtime, open_services, refresh_keys
 from bot.config import Settings
 from bot.emulator import BotApiEmulator
-from chat import Group, Officer, Person
-from conftest import OFFICER_ID, SECRET, TOKEN, FakeClock, database_file
+from chat import Group, Person
+from conftest import SECRET, TOKEN, FakeClock, database_file
 from storage import keys
 from storage.crypto import SealError
 from storage.db import alembic_config, create_engine, unit_of_work, upgrade_async
 from storage.models import DataKey, Draft, Tip, TipMessage
 from storage.sealed import MARK, SealedText, prefix
-from tests_support import RECEIPT, send_tip
+from tests_support import database_text, send_tip, send_tip_with_conversation
 
 ROOT = Path(__file__).resolve().parents[2]
 CANARY_TEXT = "Canary-text-51c2: bán ma túy đá ở nhà số 9"
@@ -35,40 +35,17 @@ CANARY_ANSWER = "Canary-answer-9e41: tám giờ tối"
 CANARIES = [CANARY_TEXT, CANARY_PLACE, CANARY_QUESTION, CANARY_ANSWER]
 
 
-async def send_canary_tip(resident: Person, officers: Group, emulator: BotApiEmulator) -> str:
-    """A tip with a place, a location and a photo, then a question and its answer."""
-    await resident.says("/start")
-    await resident.taps("📝 Gửi tin tố giác")
-    await resident.taps("💊 Mua bán ma túy")
-    await resident.taps("Khu phố 3")
-    await resident.says(CANARY_PLACE)
-    await emulator.send_location(resident.user, 21.02851, 105.85423)
-    await resident.sees()
-    await resident.says(CANARY_TEXT)
-    await emulator.send_photo(resident.user, b"\xff\xd8\xff\xe0canary-photo")
-    await resident.sees()
-    await resident.taps("✅ Xong (1 tệp)")
-    done = await resident.taps("✅ Gửi tin")
-    match = RECEIPT.search(done.content)
-    assert match, done.content
-    receipt = "".join(match.groups())
-    card = await officers.sees()
-    officer = Officer(emulator, emulator.add_user(OFFICER_ID, "Phạm Cán"), officers)
-    await officer.replies(card, CANARY_QUESTION)
-    question = await resident.sees()
-    await emulator.send_text(resident.user, CANARY_ANSWER, reply_to=question.message_id)
-    await resident.sees()
+async def send_canary_tip(resident: Person, officers: Group) -> str:
+    """A tip with canary words, place and conversation; return its receipt."""
+    receipt, *_ = await send_tip_with_conversation(
+        resident,
+        officers,
+        text=CANARY_TEXT,
+        place=CANARY_PLACE,
+        question=CANARY_QUESTION,
+        answer=CANARY_ANSWER,
+    )
     return receipt
-
-
-async def table_dump(runtime: Runtime) -> str:
-    """Every row of every table as stored, the way a stolen backup reads."""
-    rows: list[str] = []
-    async with unit_of_work(runtime.services.sessions) as session:
-        for table in SQLModel.metadata.sorted_tables:
-            result = await session.exec(text(f"SELECT * FROM {table.name}"))  # type: ignore[call-overload]
-            rows += [repr(tuple(row)) for row in result]
-    return "\n".join(rows)
 
 
 def at_rest(url: str) -> bytes:
@@ -93,7 +70,7 @@ async def test_a_canary_tip_is_found_nowhere_at_rest(
     runtime: Runtime,
     logs: pytest.LogCaptureFixture,
 ) -> None:
-    await send_canary_tip(resident, officers, emulator)
+    await send_canary_tip(resident, officers)
     async with unit_of_work(runtime.services.sessions) as session:
         tip = (await session.exec(select(Tip))).one()
         answers = (await session.exec(select(TipMessage))).all()
@@ -101,7 +78,7 @@ async def test_a_canary_tip_is_found_nowhere_at_rest(
     assert (tip.text, tip.place, tip.latitude) == (CANARY_TEXT, CANARY_PLACE, 21.02851)
     assert {m.text for m in answers} == {CANARY_QUESTION, CANARY_ANSWER}
     # ...while the rows, the files (or the dump) and the logs hold none of it.
-    dump = await table_dump(runtime)
+    dump = await database_text(runtime)
     assert tip.receipt_hash in dump and "dealing" in dump  # the search sees the rows
     disk = at_rest(runtime.settings.database.url)
     assert tip.receipt_hash.encode() in disk
@@ -158,7 +135,7 @@ async def test_rotation_seals_everything_anew_and_forgets_the_old_key(
     runtime: Runtime,
     clock: FakeClock,
 ) -> None:
-    receipt = await send_canary_tip(resident, officers, emulator)
+    receipt = await send_canary_tip(resident, officers)
     await resident.says("/start")
     await resident.taps("📝 Gửi tin tố giác")  # a draft in progress is sealed too
     services = runtime.services
