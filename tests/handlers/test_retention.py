@@ -11,7 +11,7 @@ from conftest import FakeClock
 from handlers import retention
 from storage.db import unit_of_work
 from storage.models import ContactLink, Throttle, Tip, TipAttachment, TipEvent, TipMessage
-from tests_support import send_tip_with_conversation
+from tests_support import send_tip, send_tip_with_conversation
 
 TEXT = "Tối nào cũng có người bán hàng ở quán nước"
 
@@ -87,14 +87,7 @@ async def test_the_contact_link_goes_after_30_days_and_the_words_after_a_year(
 async def test_an_open_tip_is_never_purged(
     resident: Person, officers: Group, runtime: Runtime, clock: FakeClock
 ) -> None:
-    await resident.says("/start")
-    await resident.taps("📝 Gửi tin tố giác")
-    await resident.taps("💊 Mua bán ma túy")
-    await resident.taps("Khu phố 3")
-    await resident.taps("⏭ Bỏ qua")
-    await resident.says(TEXT)
-    await resident.taps("⏭ Bỏ qua")
-    await resident.taps("✅ Gửi tin")
+    await send_tip(resident, TEXT)
     await officers.sees()
     clock.advance(days=800)
     purged = await retention.purge_closed(runtime.services)
