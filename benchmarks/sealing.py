@@ -4,7 +4,7 @@
 
 Seals and opens a typical tip text (300 characters of Vietnamese) many times and prints the
 cost of each in microseconds (p50/p95 over batches). Then stores --tips tips, each with a place,
-a location, one attachment and a question and answer (eight sealed values a tip), through the
+a location, one attachment and a question and answer (seven sealed values a tip), through the
 real ORM and sealed column types, and times ``storage.keys.rotate``: every value opened and
 sealed again under a new data key, in one transaction. Prints values per second, the total
 time and the peak RSS.
