@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import datetime as dtm
+import json
 import logging
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 from telegram import (
     Bot,
@@ -22,6 +24,7 @@ from telegram import (
 )
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application, ContextTypes, TypeHandler
+from telegram.request import BaseRequest, HTTPXRequest, RequestData
 
 from bot.config import TelegramSection
 from handlers.dispatch import Dispatcher
@@ -155,6 +158,84 @@ def to_inbound(update: Update, bot_username: str | None = None) -> Inbound | Non
     if media is not None:
         return replace(base, kind=media.kind, media=media, text=message.caption)
     return base
+
+
+def _readable(update: object) -> dict[str, Any] | None:
+    """Return the update if python-telegram-bot can read it, its bare id if not, or None."""
+    if not isinstance(update, dict):
+        return None
+    update_id = update.get("update_id")
+    if not isinstance(update_id, int) or isinstance(update_id, bool):
+        return None
+    try:
+        # A copy: de_json may rewrite the dict it reads.
+        Update.de_json(copy.deepcopy(update), None)
+    except Exception as error:
+        log.warning("Update %d cannot be read (%s); skipped", update_id, type(error).__name__)
+        return {"update_id": update_id}
+    return update
+
+
+class UpdatesRequest(BaseRequest):
+    """The getUpdates connection, which replaces an update PTB cannot read by its bare id.
+
+    Left as it is, one malformed update makes python-telegram-bot refuse the whole batch,
+    log it raw at CRITICAL (names, ids, words) and fetch it again forever: no resident would be
+    answered again. An update reduced to its id is confirmed and passed on as empty.
+    """
+
+    def __init__(self, inner: BaseRequest | None = None) -> None:
+        # As PTB builds its own getUpdates connection: one connection, HTTP/1.1.
+        self._inner = inner or HTTPXRequest(connection_pool_size=1)
+
+    @property
+    def read_timeout(self) -> float | None:
+        """Return the inner connection's read timeout."""
+        return self._inner.read_timeout
+
+    async def initialize(self) -> None:
+        """Open the inner connection."""
+        await self._inner.initialize()
+
+    async def shutdown(self) -> None:
+        """Close the inner connection."""
+        await self._inner.shutdown()
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: Any = BaseRequest.DEFAULT_NONE,
+        write_timeout: Any = BaseRequest.DEFAULT_NONE,
+        connect_timeout: Any = BaseRequest.DEFAULT_NONE,
+        pool_timeout: Any = BaseRequest.DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        """Make the request on the inner connection."""
+        return await self._inner.do_request(
+            url,
+            method,
+            request_data,
+            read_timeout=read_timeout,
+            write_timeout=write_timeout,
+            connect_timeout=connect_timeout,
+            pool_timeout=pool_timeout,
+        )
+
+    @staticmethod
+    def parse_json_payload(payload: bytes) -> dict[str, Any]:
+        """Parse the answer, keeping only the updates python-telegram-bot can read."""
+        try:
+            answer = json.loads(payload.decode("utf-8", "replace"))
+        except ValueError as error:
+            # PTB's own parser would log the whole payload; say only that it was not JSON.
+            raise TelegramError("Invalid server response") from error
+        if not isinstance(answer, dict):
+            raise TelegramError("Invalid server response")
+        result = answer.get("result")
+        if isinstance(result, list):
+            answer["result"] = [u for u in map(_readable, result) if u is not None]
+        return answer
 
 
 class TelegramChannel:
