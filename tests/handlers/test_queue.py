@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 
 import pytest
 from sqlmodel import select
@@ -343,3 +344,50 @@ async def test_only_a_supervisor_assigns(
     await edited(resident.emulator, card, 2)
     assert "👮 Nguyễn Văn Cán" in card.text
     assert "Trưởng Công an Lê giao cho Nguyễn Văn Cán" in card.text
+
+
+# Forged presses, long names, long notes (found by tests/test_fuzz.py)
+
+
+def no_errors(logs: pytest.LogCaptureFixture) -> list[str]:
+    """What was logged at ERROR or above: a handler that failed."""
+    return [r.getMessage() for r in logs.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        "1:q:²:1:claim",
+        "1:q:1:²:claim",
+        "1:q:99999999999999999999:1:claim",
+        "1:q:1:99999999999999999999:claim",
+        "1:q:1:1:to:²",
+        "1:q:1:1:to:99999999999999999999",
+    ],
+)
+async def test_a_forged_number_in_a_card_button_is_refused_not_an_error(
+    resident: Person,
+    officers: Group,
+    supervisor: Officer,
+    runtime: Runtime,
+    logs: pytest.LogCaptureFixture,
+    data: str,
+) -> None:
+    await walk_tip(resident)
+    card = await officers.sees()
+    query = await supervisor.emulator.click_data(supervisor.user, card, data)
+    await supervisor.emulator.wait_until(
+        lambda emu: any(a["callback_query_id"] == query for a in emu.callback_answers)
+    )
+    [answer] = [a for a in supervisor.emulator.callback_answers if a["callback_query_id"] == query]
+    assert answer["show_alert"]
+    assert answer["text"] in (
+        "Nút không hợp lệ.",
+        "Chỉ lãnh đạo đơn vị mới giao tin được.",
+        "Tin này không thuộc phường, xã của nhóm này.",
+        "Thẻ tin đã thay đổi, vừa được cập nhật lại. Hãy bấm lại nếu vẫn cần.",
+    )
+    await runtime.dispatcher.idle()
+    assert no_errors(logs) == []
+    tip = await tip_row(runtime)
+    assert (tip.status, tip.assignee_id, tip.card_version) == (TipStatus.NEW, None, 1)
