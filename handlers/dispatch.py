@@ -6,6 +6,7 @@ import asyncio
 import logging
 import traceback
 from collections.abc import Awaitable, Sequence
+from dataclasses import replace
 from typing import Final
 
 from handlers import menu
@@ -13,6 +14,7 @@ from handlers.context import Services, Turn
 from handlers.events import DeliveryError, EventKind, Inbound
 from handlers.i18n import normalise_language
 from handlers.router import Handler, Router, Scope, parse_callback
+from handlers.text import storable
 from storage import repositories as repo
 from storage.db import unit_of_work
 
@@ -25,6 +27,27 @@ def _safe_traceback(error: BaseException) -> str:
     # Frames only: an exception's message can quote what the resident typed.
     frames = "".join(traceback.format_tb(error.__traceback__))
     return f"{type(error).__name__}\n{frames}"
+
+
+def _storable(event: Inbound) -> Inbound:
+    """Return the event with every string a person chose made safe to store and show."""
+
+    def clean(value: str | None) -> str | None:
+        return None if value is None else storable(value)
+
+    media = event.media
+    if media is not None:
+        media = replace(media, file_name=clean(media.file_name), mime_type=clean(media.mime_type))
+    return replace(
+        event,
+        text=clean(event.text),
+        command=clean(event.command),
+        args=storable(event.args),
+        choice=clean(event.choice),
+        user_name=clean(event.user_name),
+        language=clean(event.language),
+        media=media,
+    )
 
 
 class Dispatcher:
@@ -54,7 +77,7 @@ class Dispatcher:
         self._in_flight += 1
         self._idle.clear()
         try:
-            await self._handle(event)
+            await self._handle(_storable(event))
         finally:
             self._in_flight -= 1
             if not self._in_flight:

@@ -391,3 +391,15 @@ async def test_a_forged_number_in_a_card_button_is_refused_not_an_error(
     assert no_errors(logs) == []
     tip = await tip_row(runtime)
     assert (tip.status, tip.assignee_id, tip.card_version) == (TipStatus.NEW, None, 1)
+
+
+async def test_an_officer_name_with_control_characters_is_stored_without_them(
+    resident: Person, officers: Group, officer: Officer, runtime: Runtime
+) -> None:
+    # PostgreSQL refuses NUL in text: the claim used to fail.
+    officer.user.first_name = "Nguyễn\x00Văn\x07"
+    await walk_tip(resident)
+    card = await officers.sees()
+    notice, _ = await officer.taps_and_reads(card, "✋ Nhận xử lý")
+    assert notice == "Bạn đã nhận xử lý tin #1."
+    assert (await tip_row(runtime)).assignee_name == "NguyễnVăn Cán"

@@ -710,3 +710,19 @@ async def test_turning_follow_ups_off_stores_no_contact_link(
     await resident.taps("⏭ Bỏ qua")
     await resident.taps("✅ Gửi tin")
     assert [link.tip_id for link in await rows(runtime, ContactLink)] == [2]
+
+
+# What no column should receive (found by tests/test_fuzz.py)
+
+
+async def test_control_characters_are_dropped_and_the_tip_is_sent(
+    resident: Person, officers: Group, runtime: Runtime
+) -> None:
+    # PostgreSQL refuses NUL in text: the tip could never be sent, every tap an apology.
+    await to_files_step(resident, "Có\x00 người\x07 bán\x1b[31m ở\u202e ngõ\r\n7\tđêm")
+    await resident.taps("⏭ Bỏ qua")
+    sent = await resident.taps("✅ Gửi tin")
+    assert "Đã gửi tin #1" in sent.text
+    [tip] = await rows(runtime, Tip)
+    assert tip.text == "Có người bán[31m ở\u202e ngõ\r\n7\tđêm"
+    assert "Có người bán[31m" in (await officers.sees()).text
