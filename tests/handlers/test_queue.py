@@ -7,7 +7,7 @@ import json
 import logging
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.app import Runtime
 from bot.emulator import BotApiEmulator, EmuMessage
@@ -391,6 +391,39 @@ async def test_a_forged_number_in_a_card_button_is_refused_not_an_error(
     assert no_errors(logs) == []
     tip = await tip_row(runtime)
     assert (tip.status, tip.assignee_id, tip.card_version) == (TipStatus.NEW, None, 1)
+
+
+async def test_officers_with_the_longest_names_telegram_allows_claim_and_assign(
+    resident: Person,
+    officers: Group,
+    officer: Officer,
+    supervisor: Officer,
+    runtime: Runtime,
+    logs: pytest.LogCaptureFixture,
+) -> None:
+    # 64 + 64 characters: a full name of 129, over the 128 the officers table keeps, and over
+    # the 64 an audit entry's before/after keep (an assignment records names there).
+    officer.user.first_name, officer.user.last_name = "Nguyễn" + "ă" * 58, "Cán" + "ơ" * 61
+    supervisor.user.first_name, supervisor.user.last_name = "Lê" + "ê" * 62, "Trưởng" * 10 + "ab"
+    await walk_tip(resident)
+    card = await officers.sees()
+    notice, _ = await officer.taps_and_reads(card, "✋ Nhận xử lý")
+    assert notice == "Bạn đã nhận xử lý tin #1."
+    await edited(resident.emulator, card, 1)
+    await supervisor.taps_and_reads(card, "👥 Giao cho…")
+    await edited(resident.emulator, card, 2)
+    long_name = f"{officer.user.first_name} {officer.user.last_name}"[:128]
+    notice, _ = await supervisor.taps_and_reads(card, long_name)
+    assert notice == f"Đã giao cho {long_name}."
+    assert no_errors(logs) == []
+    tip = await tip_row(runtime)
+    assert tip.assignee_name == long_name
+    async with unit_of_work(runtime.services.sessions) as session:
+        events = (await session.exec(select(TipEvent).order_by(col(TipEvent.id)))).all()
+    assert [(e.action, e.after) for e in events] == [
+        ("claim", "acknowledged"),
+        ("assign", long_name[:64]),
+    ]
 
 
 async def test_an_officer_name_with_control_characters_is_stored_without_them(
