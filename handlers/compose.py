@@ -33,6 +33,8 @@ NAMESPACE: Final = "bc"
 AWAITING_TEXT: Final = "bc:text"
 AWAITING_WHEN: Final = "bc:when:"
 LIST_SIZE: Final = 15
+# With the ward's hotlines below it, the message still fits one Telegram message (4,096).
+TEXT_LIMIT: Final = 3000
 ALL: Final = "all"
 _TIME: Final = re.compile(r"(\d{1,2})\s*[:hg]\s*(\d{2})")
 _DATE: Final = re.compile(r"(\d{1,2})\s*[/.-]\s*(\d{1,2})(?:\s*[/.-]\s*(\d{4}))?")
@@ -109,6 +111,11 @@ async def _take_text(turn: Turn) -> None:
     photo = event.media.file_id if event.kind is EventKind.PHOTO and event.media else None
     if event.kind not in (EventKind.TEXT, EventKind.PHOTO) or not body:
         turn.say(turn.t("compose.need_text"), ((_button(turn, "compose.cancel", "no:0"),),))
+        return
+    if len(body) > TEXT_LIMIT:
+        limit = f"{TEXT_LIMIT:,}".replace(",", ".")
+        too_long = turn.t("hardening.broadcast_too_long", limit=limit)
+        turn.say(too_long, ((_button(turn, "compose.cancel", "no:0"),),))
         return
     user = user_id(turn)
     draft = Broadcast(

@@ -27,6 +27,7 @@ router = Router(__name__, scope=Scope.GROUP)
 ANSWER_NAMESPACE: Final = "a"
 NOTIFY_RESIDENT: Final = frozenset({TipStatus.ACKNOWLEDGED, TipStatus.RESOLVED})
 QUESTION_LIMIT: Final = 3500
+NOTE_LIMIT: Final = 3500
 
 
 def group_ward(turn: Turn) -> Ward | None:
@@ -406,6 +407,10 @@ async def on_officer_reply(turn: Turn) -> bool:
 
 async def _save_note(turn: Turn, tip: Tip, text: str) -> None:
     assert tip.id is not None
+    if len(text) > NOTE_LIMIT:
+        reply = turn.t("hardening.note_too_long", limit=NOTE_LIMIT)
+        turn.send(Outbound(text=reply, reply_to=turn.event.message_id))
+        return
     await _audit_and_touch(turn, tip, "note", detail=text)
     turn.send(
         Outbound(

@@ -134,6 +134,18 @@ async def test_a_scheduled_broadcast_starts_when_due(
         assert await store.running_broadcasts(session=session) == [1]
 
 
+async def test_a_text_over_the_limit_is_refused_and_a_shorter_one_taken(
+    emulator: BotApiEmulator, runtime: Runtime
+) -> None:
+    supervisor = supervisor_of(emulator, runtime)
+    await supervisor.says("/broadcast")
+    refused = await supervisor.says("Tuyên truyền. " * 300)
+    assert refused.text.startswith("Tin dài quá (3.000 ký tự là tối đa;")
+    assert refused.button_labels() == ["✖️ Thôi"]
+    audience = await supervisor.says(TEXT)
+    assert "Gửi tới ai?" in audience.text
+
+
 @pytest.mark.parametrize(
     "forged",
     [

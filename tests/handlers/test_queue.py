@@ -436,3 +436,17 @@ async def test_an_officer_name_with_control_characters_is_stored_without_them(
     notice, _ = await officer.taps_and_reads(card, "✋ Nhận xử lý")
     assert notice == "Bạn đã nhận xử lý tin #1."
     assert (await tip_row(runtime)).assignee_name == "NguyễnVăn Cán"
+
+
+async def test_a_note_over_the_limit_is_refused_and_nothing_saved(
+    resident: Person, officers: Group, officer: Officer, runtime: Runtime
+) -> None:
+    await walk_tip(resident)
+    card = await officers.sees()
+    await officer.taps_and_reads(card, "📝 Ghi chú")
+    prompt = await officers.sees()
+    await officer.replies(prompt, "Ghi chú rất dài. " * 300)
+    refused = await officers.sees()
+    assert refused.text.startswith("Ghi chú dài quá (3500 ký tự là tối đa) nên chưa được lưu.")
+    async with unit_of_work(runtime.services.sessions) as session:
+        assert (await session.exec(select(TipEvent))).all() == []
