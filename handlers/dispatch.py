@@ -11,7 +11,7 @@ from typing import Final
 
 from handlers import menu
 from handlers.context import Services, Turn
-from handlers.events import DeliveryError, EventKind, Inbound
+from handlers.events import DeliveryError, EventKind, Inbound, Outbound
 from handlers.i18n import normalise_language
 from handlers.router import Handler, Router, Scope, parse_callback
 from handlers.text import storable
@@ -132,12 +132,30 @@ class Dispatcher:
 
     async def _apologise(self, event: Inbound, chat_key: str) -> Turn:
         # The failed transaction rolled back, so the draft is as it was before this event.
-        async with unit_of_work(self.services.sessions) as session:
-            turn = await self._turn(event, chat_key, session)
-            if event.private:
-                menu.show_menu(turn, prefix=turn.t("common.error"))
-            elif event.kind is EventKind.CHOICE:
-                turn.notify(turn.t("common.error_group"), alert=True)
+        try:
+            async with unit_of_work(self.services.sessions) as session:
+                turn = await self._turn(event, chat_key, session)
+        except Exception as error:
+            # The database may be what failed: apologise in the language the platform gave.
+            log.error("Apology without the chat's state: %s", type(error).__name__)
+            language = normalise_language(event.language, self.services.settings.bot.language)
+            turn = Turn(
+                event=event,
+                services=self.services,
+                session=None,  # type: ignore[arg-type]
+                chat_key=chat_key,
+                language=language,
+                now=self.services.clock(),
+            )
+        if event.private:
+            menu.show_menu(turn, prefix=turn.t("common.error"))
+        elif event.kind is EventKind.CHOICE:
+            turn.notify(turn.t("common.error_group"), alert=True)
+        elif event.kind is EventKind.COMMAND or event.reply_to is not None:
+            # Something addressed to the bot in a group (a command, a reply to a prompt or a
+            # card): say it failed, under it. Chatter that merely passed by gets nothing.
+            reply = Outbound(text=turn.t("common.error_group"), reply_to=event.message_id)
+            turn.send(reply)
         return turn
 
     async def _route(self, turn: Turn) -> None:
