@@ -6,11 +6,13 @@ import io
 import json
 
 import pytest
+from telegram import Update
 from telegram.error import TelegramError
 
-from bot.channels.telegram import UpdatesRequest
+from bot.channels.telegram import UpdatesRequest, to_inbound
 from bot.emulator import BotApiEmulator
 from chat import Person
+from handlers.events import EventKind
 
 
 async def test_an_unreadable_update_is_skipped_and_the_bot_answers_on(
@@ -50,3 +52,58 @@ def test_a_reply_that_is_not_json_is_refused_without_quoting_it(
     with pytest.raises(TelegramError, match="Invalid server response"):
         UpdatesRequest.parse_json_payload(b'[{"update_id": 1, "from": "Canary-raw"')
     assert "Canary-raw" not in caplog.text
+
+
+USER = {"id": 5550001234, "is_bot": False, "first_name": "Trần"}
+CHAT = {"id": 5550001234, "type": "private"}
+
+
+def update(**message: object) -> Update:
+    """An update PTB can read, with a message of these fields over a plain one."""
+    return Update.de_json(
+        {
+            "update_id": 1,
+            "message": {"message_id": 9, "date": 1, "chat": CHAT, "from": USER, **message},
+        },
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "kind"),
+    [
+        ({"text": 5}, EventKind.UNSUPPORTED),
+        ({"text": ["a"]}, EventKind.UNSUPPORTED),
+        ({"location": {"latitude": "21", "longitude": 105}}, EventKind.UNSUPPORTED),
+        ({"location": {"latitude": 1e309, "longitude": 105}}, EventKind.UNSUPPORTED),
+        ({"location": {"latitude": 91.0, "longitude": 105}}, EventKind.UNSUPPORTED),
+        ({"location": {"latitude": 21.0, "longitude": 105.8}}, EventKind.LOCATION),
+        ({"document": {"file_id": "", "file_unique_id": "u"}}, EventKind.UNSUPPORTED),
+        (
+            {"document": {"file_id": "f", "file_unique_id": "u", "file_name": 3}},
+            EventKind.DOCUMENT,
+        ),
+    ],
+)
+def test_values_of_undocumented_types_do_not_cross_over(
+    fields: dict[str, object], kind: EventKind
+) -> None:
+    event = to_inbound(update(**fields))
+    assert event is not None and event.kind is kind
+    assert event.text is None or isinstance(event.text, str)
+    assert event.media is None or event.media.file_name is None
+
+
+def test_a_message_with_odd_ids_or_none_at_all_is_not_handled() -> None:
+    assert to_inbound(update(chat={"id": "x", "type": "private"})) is None
+    assert to_inbound(update(message_id="9")) is None
+    assert to_inbound(update(chat=None, date=0)) is None
+    query = {
+        "id": "1",
+        "from": USER,
+        "chat_instance": "1",
+        "data": 5,
+        "message": {"message_id": 9, "date": 1, "chat": CHAT},
+    }
+    event = to_inbound(Update.de_json({"update_id": 2, "callback_query": query}, None))
+    assert event is not None and event.choice == ""
