@@ -134,6 +134,7 @@ class Runtime:
             .token(token)
             .base_url(settings.telegram.base_url)
             .base_file_url(settings.telegram.base_file_url)
+            .get_updates_request(telegram_channel.UpdatesRequest())
             # Many residents at once; the dispatcher keeps each chat's events in order.
             .concurrent_updates(64)
             .build()

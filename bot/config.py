@@ -33,6 +33,8 @@ DATABASE_SCHEMES: Final = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 _WARD_CODE: Final = re.compile(r"[a-z0-9][a-z0-9-]{0,23}")
+# The database keeps an area's name in 120 characters (tips, subscriptions, broadcasts).
+AREA_CHARS: Final = 120
 _PHONE: Final = re.compile(r"[0-9 +.-]*[0-9][0-9 +.-]*")
 
 # Keys someone might paste a secret under; each maps to the variable it belongs in.
@@ -483,6 +485,8 @@ class Ward(BaseModel):
             key = unicodedata.normalize("NFC", area).strip().casefold()
             if not key:
                 raise ValueError("contains an empty name")
+            if len(area) > AREA_CHARS:
+                raise ValueError(f"names an area longer than {AREA_CHARS} characters")
             if key in seen:
                 raise ValueError(f'lists "{area}" more than once')
             seen.add(key)

@@ -2,6 +2,7 @@
 
 import logging
 import sys
+import traceback
 from collections.abc import Iterable
 from typing import Final
 from urllib.parse import quote
@@ -24,20 +25,64 @@ QUIET_LOGGERS: Final = (
     "aiohttp.access",
     "sqlalchemy.engine",
 )
+# Libraries whose log arguments or exception messages can carry a Telegram update, a request
+# URL or SQL parameters: their records pass as the fixed template only, whatever the level.
+TEMPLATE_ONLY: Final = (
+    "telegram",
+    "httpx",
+    "httpcore",
+    "hpack",
+    "h2",
+    "asyncio",
+    "aiosqlite",
+    "asyncpg",
+    "sqlalchemy",
+    "aiohttp",
+)
+
+
+def _from_library(name: str) -> bool:
+    return any(name == lib or name.startswith(f"{lib}.") for lib in TEMPLATE_ONLY)
+
+
+def _bare_exception(error: BaseException) -> str:
+    """Return an exception as its class and frames: its message can quote an update."""
+    frames = "".join(traceback.format_tb(error.__traceback__))
+    return f"Traceback (most recent call last):\n{frames}{type(error).__name__}"
+
+
+def _variants(secret: str) -> set[str]:
+    # A token may appear percent-encoded inside a URL (its colon as %3A or %3a), or only its
+    # secret half after the bot's public id.
+    encoded = quote(secret, "")
+    forms = {secret, encoded, encoded.replace("%3A", "%3a")}
+    _, colon, half = secret.partition(":")
+    if colon and len(half) >= 16:
+        forms.add(half)
+    return forms
 
 
 class RedactingFilter(logging.Filter):
-    """Replace secrets in the message, exception text and stack before any formatter sees it."""
+    """Replace secrets in the message, exception text and stack before any formatter sees it.
+
+    Records from the libraries in TEMPLATE_ONLY keep only the first line of their message
+    template, without its arguments, and their exception without its message.
+    """
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
-        # A token may also appear percent-encoded inside a URL, e.g. its colon as %3A.
-        variants = {form for secret in secrets if secret for form in (secret, quote(secret, ""))}
+        variants = {form for secret in secrets if secret for form in _variants(secret)}
         # Longest first, so a secret that contains another is replaced whole.
         self._secrets = sorted(variants, key=len, reverse=True)
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Rewrite the record in place so every later handler gets the redacted text too."""
+        if _from_library(record.name):
+            record.msg = str(record.msg).split("\n", 1)[0]
+            record.args = None
+            if record.exc_info and record.exc_info[1] is not None:
+                record.exc_text = _bare_exception(record.exc_info[1])
+            record.stack_info = None
         if not self._secrets:
             return True
         try:

@@ -20,7 +20,7 @@ from broadcasts.content import footer
 from handlers.context import AfterCommit, Services, Turn
 from handlers.events import Choice, EventKind, Media, Outbound
 from handlers.queue import user_id
-from handlers.router import Router, callback
+from handlers.router import Router, callback, parse_id
 from storage import broadcasts as store
 from storage.db import unit_of_work
 from storage.models import Broadcast, BroadcastStatus, DeliveryStatus
@@ -33,6 +33,8 @@ NAMESPACE: Final = "bc"
 AWAITING_TEXT: Final = "bc:text"
 AWAITING_WHEN: Final = "bc:when:"
 LIST_SIZE: Final = 15
+# With the ward's hotlines below it, the message still fits one Telegram message (4,096).
+TEXT_LIMIT: Final = 3000
 ALL: Final = "all"
 _TIME: Final = re.compile(r"(\d{1,2})\s*[:hg]\s*(\d{2})")
 _DATE: Final = re.compile(r"(\d{1,2})\s*[/.-]\s*(\d{1,2})(?:\s*[/.-]\s*(\d{4}))?")
@@ -78,9 +80,10 @@ def resident_text(turn: Turn, body: str, ward: Ward) -> str:
 
 async def _draft(turn: Turn, broadcast_id: str) -> Broadcast | None:
     """Return this supervisor's draft with that id, or None for anything else."""
-    if not broadcast_id.isascii() or not broadcast_id.isdigit():
+    number = parse_id(broadcast_id)
+    if number is None:
         return None
-    broadcast = await store.get_broadcast(session=turn.session, broadcast_id=int(broadcast_id))
+    broadcast = await store.get_broadcast(session=turn.session, broadcast_id=number)
     if broadcast is None or not _is_draft(broadcast) or broadcast.created_by != user_id(turn):
         return None
     return broadcast
@@ -108,6 +111,11 @@ async def _take_text(turn: Turn) -> None:
     photo = event.media.file_id if event.kind is EventKind.PHOTO and event.media else None
     if event.kind not in (EventKind.TEXT, EventKind.PHOTO) or not body:
         turn.say(turn.t("compose.need_text"), ((_button(turn, "compose.cancel", "no:0"),),))
+        return
+    if len(body) > TEXT_LIMIT:
+        limit = f"{TEXT_LIMIT:,}".replace(",", ".")
+        too_long = turn.t("hardening.broadcast_too_long", limit=limit)
+        turn.say(too_long, ((_button(turn, "compose.cancel", "no:0"),),))
         return
     user = user_id(turn)
     draft = Broadcast(
@@ -178,13 +186,14 @@ def _targets(turn: Turn, draft: Broadcast) -> tuple[Ward, ...]:
 async def _choose_audience(turn: Turn, kind: str, draft: Broadcast, rest: str) -> bool:
     wards = {ward.code: ward for ward in _wards(turn)}
     code, _, pick = rest.partition(":")
+    area = parse_id(pick)
     if kind == "w" and (code == ALL or code in wards):
         draft.ward_code, draft.area = (None if code == ALL else code), None
     elif kind == "a" and code in wards:
         _ask_area(turn, draft, wards[code])
         return True
-    elif kind == "r" and code in wards and pick.isdigit() and int(pick) < len(wards[code].areas):
-        draft.ward_code, draft.area = code, wards[code].areas[int(pick)]
+    elif kind == "r" and code in wards and area is not None and area < len(wards[code].areas):
+        draft.ward_code, draft.area = code, wards[code].areas[area]
     else:
         return False
     turn.session.add(draft)
@@ -212,10 +221,15 @@ def _confirm(turn: Turn, draft: Broadcast, when: datetime | None) -> None:
 
 async def _commit(turn: Turn, draft: Broadcast, minute: str) -> bool:
     """Turn the draft into one broadcast per ward; send now or leave it scheduled."""
-    if not minute.isdigit():
+    number = parse_id(minute)
+    if number is None:
         return False
-    now = minute == "0"
-    when = turn.now if now else datetime.fromtimestamp(int(minute) * 60, tz=turn.now.tzinfo)
+    now = number == 0
+    try:
+        when = turn.now if now else datetime.fromtimestamp(number * 60, tz=turn.now.tzinfo)
+    except (OverflowError, OSError, ValueError):
+        # Not a minute this bot wrote: the year would be out of range.
+        return False
     if when < turn.now - timedelta(minutes=1):
         turn.say(turn.t("compose.past"))
         return True
@@ -436,9 +450,10 @@ async def on_list(turn: Turn) -> bool:
 
 async def _cancel(turn: Turn, broadcast_id: str) -> None:
     """Cancel a scheduled or running broadcast; running senders stop at their next claim."""
+    number = parse_id(broadcast_id)
     broadcast = (
-        await store.get_broadcast(session=turn.session, broadcast_id=int(broadcast_id))
-        if broadcast_id.isascii() and broadcast_id.isdigit()
+        await store.get_broadcast(session=turn.session, broadcast_id=number)
+        if number is not None
         else None
     )
     if (

@@ -7,13 +7,15 @@ import logging
 import traceback
 from collections import deque
 from collections.abc import Awaitable, Sequence
+from dataclasses import replace
 from typing import Final
 
 from handlers import limits, menu, traces
 from handlers.context import Services, Turn
-from handlers.events import DeliveryError, EventKind, Inbound
+from handlers.events import DeliveryError, EventKind, Inbound, Outbound
 from handlers.i18n import normalise_language
 from handlers.router import Handler, Router, Scope, parse_callback
+from handlers.text import storable
 from storage import repositories as repo
 from storage.db import unit_of_work
 
@@ -26,6 +28,27 @@ def _safe_traceback(error: BaseException) -> str:
     # Frames only: an exception's message can quote what the resident typed.
     frames = "".join(traceback.format_tb(error.__traceback__))
     return f"{type(error).__name__}\n{frames}"
+
+
+def _storable(event: Inbound) -> Inbound:
+    """Return the event with every string a person chose made safe to store and show."""
+
+    def clean(value: str | None) -> str | None:
+        return None if value is None else storable(value)
+
+    media = event.media
+    if media is not None:
+        media = replace(media, file_name=clean(media.file_name), mime_type=clean(media.mime_type))
+    return replace(
+        event,
+        text=clean(event.text),
+        command=clean(event.command),
+        args=storable(event.args),
+        choice=clean(event.choice),
+        user_name=clean(event.user_name),
+        language=clean(event.language),
+        media=media,
+    )
 
 
 class Dispatcher:
@@ -65,7 +88,7 @@ class Dispatcher:
         self._in_flight += 1
         self._idle.clear()
         try:
-            await self._handle(event)
+            await self._handle(_storable(event))
         finally:
             self._in_flight -= 1
             if not self._in_flight:
@@ -158,12 +181,30 @@ class Dispatcher:
 
     async def _apologise(self, event: Inbound, chat_key: str) -> Turn:
         # The failed transaction rolled back, so the draft is as it was before this event.
-        async with unit_of_work(self.services.sessions) as session:
-            turn = await self._turn(event, chat_key, session)
-            if event.private:
-                menu.show_menu(turn, prefix=turn.t("common.error"))
-            elif event.kind is EventKind.CHOICE:
-                turn.notify(turn.t("common.error_group"), alert=True)
+        try:
+            async with unit_of_work(self.services.sessions) as session:
+                turn = await self._turn(event, chat_key, session)
+        except Exception as error:
+            # The database may be what failed: apologise in the language the platform gave.
+            log.error("Apology without the chat's state: %s", type(error).__name__)
+            language = normalise_language(event.language, self.services.settings.bot.language)
+            turn = Turn(
+                event=event,
+                services=self.services,
+                session=None,  # type: ignore[arg-type]
+                chat_key=chat_key,
+                language=language,
+                now=self.services.clock(),
+            )
+        if event.private:
+            menu.show_menu(turn, prefix=turn.t("common.error"))
+        elif event.kind is EventKind.CHOICE:
+            turn.notify(turn.t("common.error_group"), alert=True)
+        elif event.kind is EventKind.COMMAND or event.reply_to is not None:
+            # Something addressed to the bot in a group (a command, a reply to a prompt or a
+            # card): say it failed, under it. Chatter that merely passed by gets nothing.
+            reply = Outbound(text=turn.t("common.error_group"), reply_to=event.message_id)
+            turn.send(reply)
         return turn
 
     async def _route(self, turn: Turn) -> None:

@@ -13,7 +13,7 @@ from handlers.cards import STATUS_ICONS, age
 from handlers.context import Services, Turn
 from handlers.events import Choice, DeliveryError, Outbound
 from handlers.queue import group_ward, may_act, user_id
-from handlers.router import Router, Scope, callback
+from handlers.router import Router, Scope, callback, parse_id
 from handlers.text import split_text
 from handlers.triage import Priority, describe
 from storage import broadcasts as broadcast_repo
@@ -29,6 +29,7 @@ private_router = Router(f"{__name__}.private", scope=Scope.PRIVATE)
 
 NAMESPACE: Final = "o"
 PAGE_SIZE: Final = 10
+MAX_PAGE: Final = 100_000
 TEXT_LIMIT: Final = 4096
 PRIORITY_DOTS: Final = {
     Priority.URGENT: "🔴",
@@ -124,8 +125,10 @@ def tip_line(desk: Desk, tip: Tip, now: datetime) -> str:
 
 async def queue_page(turn: Turn, desk: Desk, ward: Ward, page: int) -> Outbound:
     """Return a page of a ward's open tips with paging buttons; past the end, the last page."""
+    # Past any real queue, and an offset the database can still take.
+    page = min(max(0, page), MAX_PAGE)
     tips, total = await queue_repo.open_tips(
-        session=turn.session, ward_code=ward.code, offset=max(0, page) * PAGE_SIZE, limit=PAGE_SIZE
+        session=turn.session, ward_code=ward.code, offset=page * PAGE_SIZE, limit=PAGE_SIZE
     )
     if not total:
         return Outbound(text=desk.t("officer.queue_empty", ward=ward.name))
@@ -174,7 +177,7 @@ async def _turn_page(turn: Turn, desk: Desk, value: str) -> None:
     if ward is None or turn.event.message_id is None:
         turn.notify(desk.t("officer.stale_page"), alert=True)
         return
-    page = int(number) if number.isascii() and number.isdigit() else 0
+    page = parse_id(number) or 0
     message = await queue_page(turn, desk, ward, page)
     services, chat, message_id = turn.services, turn.event.chat, turn.event.message_id
     channel = services.channel(turn.event.channel)
@@ -216,7 +219,7 @@ async def on_private_page(turn: Turn, value: str) -> bool:
 
 def _tip_number(turn: Turn) -> int | None:
     typed = turn.event.args.strip().lstrip("#")
-    return int(typed) if typed.isascii() and typed.isdigit() else None
+    return parse_id(typed)
 
 
 def _facts(desk: Desk, tip: Tip, now: datetime) -> list[str]:

@@ -12,7 +12,7 @@ from handlers import cards, traces
 from handlers.cards import CLOSED, NAMESPACE, button_data
 from handlers.context import Services, Turn
 from handlers.events import Choice, DeliveryError, EventKind, Outbound
-from handlers.router import Router, Scope, callback
+from handlers.router import Router, Scope, callback, parse_id
 from handlers.triage import Priority
 from storage import queue as queue_repo
 from storage import repositories as repo
@@ -27,6 +27,7 @@ router = Router(__name__, scope=Scope.GROUP)
 ANSWER_NAMESPACE: Final = "a"
 NOTIFY_RESIDENT: Final = frozenset({TipStatus.ACKNOWLEDGED, TipStatus.RESOLVED})
 QUESTION_LIMIT: Final = 3500
+NOTE_LIMIT: Final = 3500
 
 
 def group_ward(turn: Turn) -> Ward | None:
@@ -40,7 +41,10 @@ def group_ward(turn: Turn) -> Ward | None:
 def user_id(turn: Turn) -> int | None:
     """Return the numeric platform id of whoever acted, if it is one."""
     user = turn.event.user
-    return int(user) if user and user.lstrip("-").isdigit() else None
+    if user is None:
+        return None
+    number = parse_id(user.removeprefix("-"))
+    return None if number is None else (-number if user.startswith("-") else number)
 
 
 def may_act(ward: Ward, user: int | None) -> bool:
@@ -62,10 +66,12 @@ async def on_card_button(turn: Turn, value: str) -> bool:
     """Act on a card button, if the person may and the card is current."""
     parts = value.split(":", 3)
     ward = group_ward(turn)
-    if len(parts) < 3 or not parts[0].isdigit() or not parts[1].isdigit() or ward is None:
+    tip_id = parse_id(parts[0])
+    version = parse_id(parts[1]) if len(parts) > 1 else None
+    if len(parts) < 3 or tip_id is None or version is None or ward is None:
         turn.notify(turn.t("queue.unknown_button"), alert=True)
         return True
-    tip_id, version, action = int(parts[0]), int(parts[1]), parts[2]
+    action = parts[2]
     argument = parts[3] if len(parts) == 4 else ""
     if not may_act(ward, user_id(turn)):
         turn.notify(turn.t("queue.not_allowed"), alert=True)
@@ -273,7 +279,7 @@ async def _assign_menu(turn: Turn, ward: Ward, tip: Tip, argument: str) -> None:
 
 async def _assign(turn: Turn, ward: Ward, tip: Tip, argument: str) -> None:
     assert tip.id is not None
-    target = int(argument) if argument.isdigit() else None
+    target = parse_id(argument)
     if user_id(turn) not in ward.supervisors or target is None or not may_act(ward, target):
         turn.notify(turn.t("queue.supervisors_only"), alert=True)
         return
@@ -401,6 +407,10 @@ async def on_officer_reply(turn: Turn) -> bool:
 
 async def _save_note(turn: Turn, tip: Tip, text: str) -> None:
     assert tip.id is not None
+    if len(text) > NOTE_LIMIT:
+        reply = turn.t("hardening.note_too_long", limit=NOTE_LIMIT)
+        turn.send(Outbound(text=reply, reply_to=turn.event.message_id))
+        return
     await _audit_and_touch(turn, tip, "note", detail=text)
     turn.send(
         Outbound(

@@ -9,7 +9,7 @@ from handlers import menu
 from handlers.context import Services, Turn
 from handlers.events import Choice, DeliveryError, EventKind, Outbound
 from handlers.queue import ANSWER_NAMESPACE, open_contact
-from handlers.router import Router, callback
+from handlers.router import Router, callback, parse_id
 from storage import queue as queue_repo
 from storage import repositories as repo
 
@@ -36,10 +36,11 @@ async def _is_sender(turn: Turn, tip_id: int) -> bool:
 @router.choice(ANSWER_NAMESPACE)
 async def on_answer_button(turn: Turn, value: str) -> bool:
     """Ask the resident to type their answer to an officer's question."""
-    if value.isdigit() and await _is_sender(turn, int(value)):
-        turn.awaiting = f"{AWAITING}{value}"
+    tip_id = parse_id(value)
+    if tip_id is not None and await _is_sender(turn, tip_id):
+        turn.awaiting = f"{AWAITING}{tip_id}"
         cancel = Choice(turn.t("relay.cancel"), callback(ANSWER_NAMESPACE, "cancel"))
-        turn.say(turn.t("relay.type_answer", number=int(value)), ((cancel,),))
+        turn.say(turn.t("relay.type_answer", number=tip_id), ((cancel,),))
     elif value == "cancel":
         menu.show_menu(turn)
     else:

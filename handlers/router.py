@@ -10,6 +10,8 @@ from typing import Final
 from handlers.context import Turn
 
 CALLBACK_VERSION: Final = "1"
+# A number in button data or a command fits a signed 64-bit column with this many digits.
+ID_DIGITS: Final = 18
 
 Handler = Callable[[Turn], Awaitable[bool]]
 ChoiceHandler = Callable[[Turn, str], Awaitable[bool]]
@@ -36,6 +38,17 @@ def parse_callback(data: str) -> tuple[str, str] | None:
     if len(parts) != 3 or parts[0] != CALLBACK_VERSION or not parts[1]:
         return None
     return parts[1], parts[2]
+
+
+def parse_id(text: str) -> int | None:
+    """Return the number in button data or a command, or None unless it is 1-18 ASCII digits.
+
+    str.isdigit() also accepts "²" and "٣", which int() refuses or reads, and a number too long
+    for the database makes the query fail: a forged button must be stale, never an error.
+    """
+    if 0 < len(text) <= ID_DIGITS and text.isascii() and text.isdigit():
+        return int(text)
+    return None
 
 
 @dataclass

@@ -10,6 +10,9 @@ from typing import Final
 from handlers.events import Choice
 
 _SPACES: Final = re.compile(r"\s+")
+# NUL and the other C0 controls but tab and line breaks, DEL, and halves of surrogate pairs:
+# PostgreSQL refuses NUL in text, and a lone surrogate cannot be encoded at all.
+_UNSTORABLE: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 _NOT_WORD: Final = re.compile(r"[^\w\s]", re.UNICODE)
 
 
@@ -44,6 +47,11 @@ def match_choice(text: str, choices: Iterable[Choice], *, numbers: bool = True) 
         if fold_label(choice.label) == wanted:
             return choice
     return None
+
+
+def storable(text: str) -> str:
+    """Return ``text`` without the characters no database column or chat should receive."""
+    return _UNSTORABLE.sub("", text)
 
 
 def only_digits(text: str) -> str:

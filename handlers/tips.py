@@ -29,6 +29,11 @@ NAMESPACE: Final = "t"
 NEW: Final = "new"
 RECEIPT_DIGITS: Final = 16
 PREVIEW_CHARS: Final = 600
+# The attachment columns: a longer file handle is not one this bot can re-send; a longer name
+# or type is cut.
+FILE_ID_CHARS: Final = 256
+FILE_NAME_CHARS: Final = 256
+MIME_TYPE_CHARS: Final = 128
 CATEGORIES: Final = tuple(Category)
 
 
@@ -396,7 +401,7 @@ async def on_input(turn: Turn) -> bool:
         await _on_text(turn, state, event.text or "")
     elif event.kind is EventKind.LOCATION and event.location is not None:
         await _on_location(turn, state, event)
-    elif event.kind in MEDIA_KINDS and event.media is not None:
+    elif event.kind in MEDIA_KINDS and event.media and len(event.media.file_id) <= FILE_ID_CHARS:
         await _on_media(turn, state, event)
     else:
         prompt(turn, state, prefix=turn.t("common.unsupported"))
@@ -476,8 +481,8 @@ async def _on_media(turn: Turn, state: DraftState, event: Inbound) -> None:
         AttachmentData(
             kind=AttachmentKind(media.kind.value),
             file_id=media.file_id,
-            file_name=media.file_name,
-            mime_type=media.mime_type,
+            file_name=media.file_name[:FILE_NAME_CHARS] if media.file_name else None,
+            mime_type=media.mime_type[:MIME_TYPE_CHARS] if media.mime_type else None,
             album=media.album,
         )
     )

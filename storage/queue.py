@@ -59,7 +59,7 @@ async def claim(
         .where(col(Tip.assignee_id).is_(None))
         .values(
             assignee_id=officer_id,
-            assignee_name=officer_name,
+            assignee_name=officer_name[:128],
             claimed_at=now,
             status=case(
                 (col(Tip.status) == TipStatus.NEW.value, TipStatus.ACKNOWLEDGED.value),
@@ -84,7 +84,7 @@ async def assign(
     await session.exec(
         _update_tip(tip_id).values(
             assignee_id=officer_id,
-            assignee_name=officer_name,
+            assignee_name=officer_name[:128],
             claimed_at=func.coalesce(col(Tip.claimed_at), now),
             **_changed(now, last_action),
         )
@@ -148,10 +148,11 @@ async def add_event(
             tip_id=tip_id,
             at=at,
             actor_id=actor_id,
-            actor_name=actor_name,
+            # Cut to their columns: a before/after can be an officer's name.
+            actor_name=actor_name[:128] if actor_name else actor_name,
             action=action,
-            before=before,
-            after=after,
+            before=before[:64] if before else before,
+            after=after[:64] if after else after,
             detail=detail,
         )
     )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from sqlalchemy.engine import make_url
@@ -17,7 +19,7 @@ import storage.models  # noqa: F401  (registers the tables)
 from bot.app import Runtime, open_services
 from bot.config import Settings
 from bot.emulator import BotApiEmulator
-from bot.logs import setup_logging
+from bot.logs import HANDLER_NAME, setup_logging
 from bot.playground import Playground
 from chat import Group, Person
 from storage.db import create_engine
@@ -147,15 +149,54 @@ def logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]
 
 
 @pytest.fixture
+def emitted(logs: pytest.LogCaptureFixture) -> io.StringIO:
+    """What the app's own log handler writes, as whoever reads the server's logs sees it."""
+    [handler] = [h for h in logging.getLogger().handlers if h.name == HANDLER_NAME]
+    buffer = io.StringIO()
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(buffer)
+    return buffer
+
+
+def secrets_in_logs(emulator: BotApiEmulator) -> list[str]:
+    """What must never reach the logs: the token, and who the people are and what they wrote."""
+    found = [TOKEN, quote(TOKEN, ""), TOKEN.partition(":")[2]]
+    for user in emulator.world.users.values():
+        if user.is_bot:
+            continue
+        found.append(str(user.id))
+        # Short names ("An") also occur in ordinary words; long ones identify.
+        found += [n for n in (user.first_name, user.last_name, user.username) if n and len(n) > 5]
+    for history in emulator.world.history.values():
+        for message in history:
+            words = message.content.strip()
+            # Long and varied enough not to occur in a log line by chance ("000000000000").
+            if not message.from_bot and len(words) >= 12 and len(set(words)) >= 5:
+                found.append(words)
+    return found
+
+
+@pytest.fixture
 async def runtime(
-    settings: Settings, clock: FakeClock, logs: pytest.LogCaptureFixture
+    settings: Settings,
+    clock: FakeClock,
+    emulator: BotApiEmulator,
+    emitted: io.StringIO,
 ) -> AsyncIterator[Runtime]:
-    """The real bot (PTB Application, long polling) running against the emulator."""
+    """The real bot (PTB Application, long polling) running against the emulator.
+
+    Every test that runs it also checks the log hygiene promise: at DEBUG, nothing in the logs
+    names a person who wrote to the bot, quotes what they wrote, or shows the token.
+    """
     services = await open_services(settings, secret=SECRET, clock=clock)
     bot = Runtime(settings, services, token=TOKEN)
     await bot.start(jobs=False)
     yield bot
     await bot.stop()
+    written = emitted.getvalue()
+    assert "is running for" in written, "the log handler was not captured"
+    leaks = [secret for secret in secrets_in_logs(emulator) if secret in written]
+    assert not leaks, f"found in the logs: {leaks!r}"
 
 
 @pytest.fixture

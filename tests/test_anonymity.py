@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import logging
+from collections.abc import Iterator
+from urllib.parse import quote
 
 import pytest
 from sqlmodel import select
 
 from bot.app import Runtime
 from bot.emulator import BotApiEmulator
+from bot.logs import QUIET_LOGGERS
 from chat import Group, Officer, Person
-from conftest import OFFICER_ID, SECRET, TOKEN, database_file
+from conftest import OFFICER_ID, SECRET, SUPERVISOR_ID, TOKEN, database_file
 from handlers.tips import format_receipt
 from storage.crypto import Keyring, SealError
 from storage.db import unit_of_work
 from storage.models import ContactLink, Draft, Tip
-from tests_support import database_text, send_tip
+from tests_support import RECEIPT, database_text, send_tip
 
 TIP_TEXT = "Canary-7f3a: bán ma túy đá ở nhà số 9"
 
@@ -142,3 +147,95 @@ async def test_the_relay_logs_neither_side_nor_their_words(
     secrets = [*identity(resident), "Canary-question", "Canary-answer", "pham_can_bo", TOKEN]
     for secret in secrets:
         assert secret not in captured, f"{secret!r} found in the logs"
+
+
+@pytest.fixture
+def loud_libraries(logs: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Libraries that see updates, URLs and SQL forced to DEBUG, as a debugging operator might."""
+    levels = {name: logging.getLogger(name).level for name in QUIET_LOGGERS}
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    yield
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+
+
+async def test_a_whole_day_at_debug_with_loud_libraries_logs_nobody_and_no_token(
+    loud_libraries: None,
+    resident: Person,
+    officers: Group,
+    emulator: BotApiEmulator,
+    runtime: Runtime,
+    emitted: io.StringIO,
+) -> None:
+    officer = Officer(
+        emulator, emulator.add_user(OFFICER_ID, "Phạm Cán", username="pham_can_bo"), officers
+    )
+    supervisor = Person(
+        emulator, emulator.add_user(SUPERVISOR_ID, "Lê Lãnh Đạo"), runtime.dispatcher.idle
+    )
+    # A tip with a place, a shared location and a photo.
+    await resident.says("/start")
+    await resident.taps("📝 Gửi tin tố giác")
+    await resident.taps("💊 Mua bán ma túy")
+    await resident.taps("Khu phố 3")
+    await emulator.send_location(resident.user, 21.5942, 105.8482)
+    await resident.sees()
+    await resident.says(TIP_TEXT)
+    await emulator.send_photo(
+        resident.user, b"\xff\xd8\xff\xe0Canary-photo", caption="Canary-caption"
+    )
+    await resident.sees()
+    await resident.taps("✅ Xong (1 tệp)")
+    done = await resident.taps("✅ Gửi tin")
+    receipt = "".join(RECEIPT.search(done.text or "").groups())  # type: ignore[union-attr]
+    card = await officers.sees()
+    await officers.sees()  # the photo under the card
+    # The officer claims it, asks; the resident answers; the resident looks the tip up.
+    await officer.taps_and_reads(card, "✋ Nhận xử lý")
+    await resident.sees()  # told it was taken
+    await officer.replies(card, "Canary-question: mấy giờ?")
+    question = await resident.sees()
+    await emulator.send_text(resident.user, "Canary-answer: 9 giờ", reply_to=question.message_id)
+    await resident.sees()
+    await resident.says(f"/tracuu {format_receipt(receipt)}")
+    # The resident subscribes; a supervisor sends a broadcast to the area.
+    await resident.says("/dangky")
+    await resident.taps("Khu phố 3")
+    await supervisor.says("/broadcast")
+    await supervisor.says("Canary-broadcast: họp tổ dân phố tối nay")
+    await supervisor.taps("🏘 Một khu phố, thôn của Phường Đông Cương")
+    await supervisor.taps("Khu phố 3")
+    await supervisor.sees()  # the preview
+    await supervisor.sees()  # when?
+    await supervisor.taps("🚀 Gửi ngay")
+    await supervisor.taps("✅ Xác nhận")
+    await emulator.wait_until(
+        lambda emu: any(
+            "Canary-broadcast" in m.content for m in emu.bot_messages(resident.chat_id)
+        )
+    )
+    await runtime.dispatcher.idle()
+
+    written = emitted.getvalue()
+    for loud in (" DEBUG telegram.ext.ExtBot: ", " DEBUG telegram.ext.Updater: ", " INFO httpx: "):
+        assert loud in written  # the libraries really were loud
+    assert "Tip #1 stored" in written
+    secrets = [
+        *identity(resident),
+        "Canary-7f3a",
+        "Canary-photo",
+        "Canary-caption",
+        "Canary-question",
+        "Canary-answer",
+        "pham_can_bo",
+        receipt,
+        format_receipt(receipt),
+        "21.5942",
+        TOKEN,
+        quote(TOKEN, ""),
+        quote(TOKEN, "").replace("%3A", "%3a"),
+        TOKEN.partition(":")[2],
+    ]
+    for secret in secrets:
+        assert secret not in written, f"{secret!r} found in the logs"

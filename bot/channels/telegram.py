@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import datetime as dtm
+import json
 import logging
+import math
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 from telegram import (
     Bot,
@@ -22,6 +25,7 @@ from telegram import (
 )
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application, ContextTypes, TypeHandler
+from telegram.request import BaseRequest, HTTPXRequest, RequestData
 
 from bot.config import TelegramSection
 from handlers.dispatch import Dispatcher
@@ -76,12 +80,34 @@ def _keyboard(message: Outbound) -> InlineKeyboardMarkup | ForceReply | None:
     )
 
 
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _whole(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _point(message: Message) -> Location | None:
+    """Return the shared location if it is a point on Earth."""
+    place = message.location
+    if place is None:
+        return None
+    latitude, longitude = place.latitude, place.longitude
+    numbers = all(
+        isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        for value in (latitude, longitude)
+    )
+    if not numbers or not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+        return None
+    return Location(float(latitude), float(longitude))
+
+
 def _media(message: Message) -> Media | None:
-    album = message.media_group_id
-    if message.photo:
-        largest = message.photo[-1]
-        return Media(EventKind.PHOTO, largest.file_id, size=largest.file_size, album=album)
+    album = _text(message.media_group_id)
+    photo = message.photo[-1] if message.photo else None
     for kind, item in (
+        (EventKind.PHOTO, photo),
         (EventKind.VIDEO, message.video),
         (EventKind.VIDEO, message.video_note),
         (EventKind.VIDEO, message.animation),
@@ -89,27 +115,34 @@ def _media(message: Message) -> Media | None:
         (EventKind.AUDIO, message.audio),
         (EventKind.DOCUMENT, message.document),
     ):
-        if item is not None:
-            return Media(
-                kind,
-                item.file_id,
-                file_name=getattr(item, "file_name", None),
-                mime_type=getattr(item, "mime_type", None),
-                size=item.file_size,
-                album=album,
-            )
+        if item is None:
+            continue
+        file_id = _text(item.file_id)
+        if not file_id:
+            return None
+        return Media(
+            kind,
+            file_id,
+            file_name=_text(getattr(item, "file_name", None)),
+            mime_type=_text(getattr(item, "mime_type", None)),
+            size=_whole(item.file_size),
+            album=album,
+        )
     return None
 
 
 def to_inbound(update: Update, bot_username: str | None = None) -> Inbound | None:
     """Translate an Update into a neutral event; None for updates the core does not handle.
 
-    Only what the core needs crosses over: never the sender's name, username or phone.
+    Only what the core needs crosses over: never the sender's name, username or phone. Values
+    that are not of the type the Bot API documents do not cross over either.
     """
     query = update.callback_query
     if query is not None:
         message = query.message
-        if message is None:
+        if message is None or message.chat is None:
+            return None
+        if None in (_whole(message.chat.id), _whole(query.from_user.id)):
             return None
         private = message.chat.type == "private"
         return Inbound(
@@ -118,31 +151,37 @@ def to_inbound(update: Update, bot_username: str | None = None) -> Inbound | Non
             kind=EventKind.CHOICE,
             user=str(query.from_user.id),
             private=private,
-            message_id=str(message.message_id),
-            choice=query.data or "",
-            language=query.from_user.language_code,
-            callback_id=query.id,
+            message_id=str(message.message_id) if _whole(message.message_id) else None,
+            choice=_text(query.data) or "",
+            language=_text(query.from_user.language_code),
+            callback_id=_text(query.id),
             user_name=None if private else query.from_user.full_name,
         )
     message = update.message
-    if message is None or message.from_user is None:
+    # PTB builds a Message without a chat from a message dated 0 (one the bot cannot see).
+    if not isinstance(message, Message) or message.from_user is None or message.chat is None:
+        return None
+    chat, sender, number = message.chat.id, message.from_user.id, message.message_id
+    if _whole(chat) is None or _whole(sender) is None or _whole(number) is None:
         return None
     # Stickers, contacts, polls, dice...: the core answers them without seeing their content.
     private = message.chat.type == "private"
     replied = message.reply_to_message
     base = Inbound(
         channel=NAME,
-        chat=str(message.chat.id),
+        chat=str(chat),
         kind=EventKind.UNSUPPORTED,
-        user=str(message.from_user.id),
+        user=str(sender),
         private=private,
-        message_id=str(message.message_id),
-        language=message.from_user.language_code,
-        reply_to=str(replied.message_id) if replied is not None else None,
+        message_id=str(number),
+        language=_text(message.from_user.language_code),
+        reply_to=str(replied.message_id)
+        if isinstance(replied, Message) and _whole(replied.message_id)
+        else None,
         # Names cross over only from groups (officers); a resident's never does.
         user_name=None if private else message.from_user.full_name,
     )
-    text = message.text
+    text = _text(message.text)
     if text is not None:
         if text.startswith("/"):
             head, _, args = text.partition(" ")
@@ -153,13 +192,91 @@ def to_inbound(update: Update, bot_username: str | None = None) -> Inbound | Non
                 base, kind=EventKind.COMMAND, command=command.lower(), args=args.strip(), text=text
             )
         return replace(base, kind=EventKind.TEXT, text=text)
-    if message.location is not None:
-        point = Location(message.location.latitude, message.location.longitude)
+    point = _point(message)
+    if point is not None:
         return replace(base, kind=EventKind.LOCATION, location=point)
     media = _media(message)
     if media is not None:
-        return replace(base, kind=media.kind, media=media, text=message.caption)
+        return replace(base, kind=media.kind, media=media, text=_text(message.caption))
     return base
+
+
+def _readable(update: object) -> dict[str, Any] | None:
+    """Return the update if python-telegram-bot can read it, its bare id if not, or None."""
+    if not isinstance(update, dict):
+        return None
+    update_id = update.get("update_id")
+    if not isinstance(update_id, int) or isinstance(update_id, bool):
+        return None
+    try:
+        # A copy: de_json may rewrite the dict it reads.
+        Update.de_json(copy.deepcopy(update), None)
+    except Exception as error:
+        log.warning("Update %d cannot be read (%s); skipped", update_id, type(error).__name__)
+        return {"update_id": update_id}
+    return update
+
+
+class UpdatesRequest(BaseRequest):
+    """The getUpdates connection, which replaces an update PTB cannot read by its bare id.
+
+    Left as it is, one malformed update makes python-telegram-bot refuse the whole batch,
+    log it raw at CRITICAL (names, ids, words) and fetch it again forever: no resident would be
+    answered again. An update reduced to its id is confirmed and passed on as empty.
+    """
+
+    def __init__(self, inner: BaseRequest | None = None) -> None:
+        # As PTB builds its own getUpdates connection: one connection, HTTP/1.1.
+        self._inner = inner or HTTPXRequest(connection_pool_size=1)
+
+    @property
+    def read_timeout(self) -> float | None:
+        """Return the inner connection's read timeout."""
+        return self._inner.read_timeout
+
+    async def initialize(self) -> None:
+        """Open the inner connection."""
+        await self._inner.initialize()
+
+    async def shutdown(self) -> None:
+        """Close the inner connection."""
+        await self._inner.shutdown()
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: Any = BaseRequest.DEFAULT_NONE,
+        write_timeout: Any = BaseRequest.DEFAULT_NONE,
+        connect_timeout: Any = BaseRequest.DEFAULT_NONE,
+        pool_timeout: Any = BaseRequest.DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        """Make the request on the inner connection."""
+        return await self._inner.do_request(
+            url,
+            method,
+            request_data,
+            read_timeout=read_timeout,
+            write_timeout=write_timeout,
+            connect_timeout=connect_timeout,
+            pool_timeout=pool_timeout,
+        )
+
+    @staticmethod
+    def parse_json_payload(payload: bytes) -> dict[str, Any]:
+        """Parse the answer, keeping only the updates python-telegram-bot can read."""
+        try:
+            answer = json.loads(payload.decode("utf-8", "replace"))
+        except ValueError as error:
+            # PTB's own parser would log the whole payload; say only that it was not JSON.
+            raise TelegramError("Invalid server response") from error
+        if not isinstance(answer, dict):
+            raise TelegramError("Invalid server response")
+        result = answer.get("result")
+        if isinstance(result, list):
+            answer["result"] = [u for u in map(_readable, result) if u is not None]
+        return answer
 
 
 class TelegramChannel:
@@ -394,7 +511,15 @@ def register(application: Application, dispatcher: Dispatcher) -> None:  # type:
 
     async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Hand the update to the core as a neutral event."""
-        event = to_inbound(update, context.bot.username)
+        try:
+            event = to_inbound(update, context.bot.username)
+        except (AttributeError, TypeError, ValueError) as error:
+            # A shape the Bot API does not document; nobody to answer for sure.
+            name = type(error).__name__
+            log.warning(
+                "Update %d has a shape the adapter does not know (%s)", update.update_id, name
+            )
+            return
         if event is not None:
             await dispatcher.handle(event)
 

@@ -313,6 +313,23 @@ class BotApiEmulator:
         )
         return query_id
 
+    def inject_update(self, fields: JsonDict) -> int:
+        """Queue a raw update as given, whatever its shape; returns its update_id.
+
+        Only ``update_id`` is added. The bot's ``allowed_updates`` is ignored, so that tests
+        can show the bot what Telegram should never send it (a malformed or unasked-for
+        update), and what a change of settings on Telegram's side could.
+        """
+        update_id = self.world.next_update_id
+        self.world.updates.append({**fields, "update_id": update_id})
+        self.world.next_update_id += 1
+        self.world.changes.notify()
+        return update_id
+
+    def pending_updates(self) -> int:
+        """How many updates the bot has not yet confirmed with getUpdates' offset."""
+        return len(self.world.updates)
+
     # Inspection
 
     @property

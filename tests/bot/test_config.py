@@ -217,6 +217,15 @@ def test_duplicate_areas(tmp_path: Path) -> None:
     ]
 
 
+def test_an_area_name_longer_than_its_column(tmp_path: Path) -> None:
+    path = write(tmp_path, WARD.replace('"Khu phố 2"', '"' + "Khu phố rất dài " * 8 + '"'))
+
+    assert problems(path) == [
+        f"{path}: wards[0].areas: names an area longer than 120 characters; "
+        'list each khu phố, thôn or tổ dân phố exactly once, e.g. ["Khu phố 1", "Khu phố 2"].'
+    ]
+
+
 def test_bad_database_url_hides_the_password(tmp_path: Path) -> None:
     path = write(tmp_path, '[database]\nurl = "postgresql://homthu:hunter2@db/homthu"\n' + WARD)
 

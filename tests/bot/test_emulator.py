@@ -463,3 +463,19 @@ async def test_second_poller_terminates_the_first(emu: BotApiEmulator, bot: Bot)
         with pytest.raises(Conflict, match="terminated by other getUpdates request"):
             await first
         assert await second == ()
+
+
+async def test_injected_raw_updates_arrive_as_given(emu: BotApiEmulator, bot: Bot) -> None:
+    await bot.get_updates(timeout=0, allowed_updates=["message"])
+    member = {"chat": {"id": -5, "type": "group", "title": "G"}, "date": 1, "x-unknown": [1]}
+    first = emu.inject_update({"my_chat_member": member})
+    emu.inject_update({"message": {"text": "no chat, no date"}})
+    assert emu.pending_updates() == 2
+
+    raw = await bot._post("getUpdates", {"timeout": 0})  # the raw JSON, not parsed
+    assert raw == [
+        {"my_chat_member": member, "update_id": first},
+        {"message": {"text": "no chat, no date"}, "update_id": first + 1},
+    ]
+    await bot._post("getUpdates", {"offset": first + 2, "timeout": 0})
+    assert emu.pending_updates() == 0

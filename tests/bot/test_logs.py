@@ -66,3 +66,46 @@ def test_calling_twice_keeps_one_handler(capsys: pytest.CaptureFixture[str]) -> 
     err = capsys.readouterr().err
     assert err.count("Token <redacted>") == 1
     assert logging.getLogger().level == logging.WARNING
+
+
+def test_libraries_forced_to_debug_log_their_templates_only(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    setup_logging("DEBUG", secrets=[TOKEN])
+    for name in ("telegram", "httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    update = {"from": {"id": 5550001234, "username": "canary_user"}, "text": "Canary-words"}
+
+    logging.getLogger("telegram.ext.ExtBot").critical("Received data was %r", [update])
+    logging.getLogger("httpx").info("HTTP Request: %s %s", "POST", "http://x/bot1:abc/getMe")
+    logging.getLogger("asyncio").error("Task exception\nfuture: <Task exception=%s>", update)
+    try:
+        raise ValueError(f"cannot read {update}")
+    except ValueError as error:
+        logging.getLogger("telegram.ext.Updater").exception("Polling failed", exc_info=error)
+    logging.getLogger("bot.app").info("Canary-ours %s", "kept")
+
+    err = capsys.readouterr().err
+    for secret in ("5550001234", "canary_user", "Canary-words", "bot1:abc"):
+        assert secret not in err
+    assert "CRITICAL telegram.ext.ExtBot: Received data was %r" in err
+    assert "INFO httpx: HTTP Request: %s %s" in err
+    assert "ERROR asyncio: Task exception\n" in err
+    assert "ERROR telegram.ext.Updater: Polling failed\nTraceback" in err
+    assert "\nValueError\n" in err
+    assert "Canary-ours kept" in err
+
+
+@pytest.mark.parametrize(
+    "form",
+    [TOKEN.replace(":", "%3A"), TOKEN.replace(":", "%3a"), "AAEexampleTokenDoNotLeak"],
+    ids=["upper-encoded", "lower-encoded", "secret-half"],
+)
+def test_every_form_of_the_token_is_redacted(
+    form: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    setup_logging("DEBUG", secrets=[TOKEN])
+    logging.getLogger("bot.app").info("url /bot%s/getMe", form)
+    err = capsys.readouterr().err
+    assert "url /bot<redacted>/getMe" in err or "url /bot123456789:<redacted>/getMe" in err
+    assert "AAEexampleTokenDoNotLeak" not in err

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
+
+import pytest
 
 from bot.app import Runtime
 from bot.emulator import BotApiEmulator
@@ -129,3 +132,44 @@ async def test_a_scheduled_broadcast_starts_when_due(
     assert await compose.start_due(runtime.services) == 1
     async with unit_of_work(runtime.services.sessions) as session:
         assert await store.running_broadcasts(session=session) == [1]
+
+
+async def test_a_text_over_the_limit_is_refused_and_a_shorter_one_taken(
+    emulator: BotApiEmulator, runtime: Runtime
+) -> None:
+    supervisor = supervisor_of(emulator, runtime)
+    await supervisor.says("/broadcast")
+    refused = await supervisor.says("Tuyên truyền. " * 300)
+    assert refused.text.startswith("Tin dài quá (3.000 ký tự là tối đa;")
+    assert refused.button_labels() == ["✖️ Thôi"]
+    audience = await supervisor.says(TEXT)
+    assert "Gửi tới ai?" in audience.text
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [
+        "1:bc:r:{id}:dong-cuong:²",
+        "1:bc:r:{id}:dong-cuong:99999999999999999999",
+        "1:bc:g:{id}:²",
+        "1:bc:g:{id}:999999999999999999",
+        "1:bc:w:99999999999999999999:dong-cuong",
+        "1:bc:x:99999999999999999999",
+    ],
+)
+async def test_forged_numbers_in_broadcast_buttons_are_stale_not_errors(
+    emulator: BotApiEmulator, runtime: Runtime, logs: pytest.LogCaptureFixture, forged: str
+) -> None:
+    supervisor = supervisor_of(emulator, runtime)
+    await supervisor.says("/broadcast")
+    audience = await supervisor.says(TEXT)
+    await emulator.click_data(supervisor.user, audience, forged.format(id=1))
+    answer = await supervisor.sees()
+    assert answer.text in (
+        "Tin này không còn soạn được nữa. Gõ /broadcast để soạn tin mới.",
+        "Tin này không còn hủy được (đã xong hoặc đã hủy).",
+    )
+    assert [r.getMessage() for r in logs.records if r.levelno >= logging.ERROR] == []
+    async with unit_of_work(runtime.services.sessions) as session:
+        broadcast = await store.get_broadcast(session=session, broadcast_id=1)
+    assert broadcast is not None and broadcast.status is BroadcastStatus.DRAFT

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from datetime import UTC, datetime, timedelta
 
@@ -325,3 +326,26 @@ async def test_a_month_without_tips_says_so(officers: Group, officer: Officer) -
         "📬 Tin tuyên truyền tháng này (người đăng ký đã nhận):\n"
         "Chưa có ai đăng ký nhận tin."
     )
+
+
+async def test_numbers_too_long_for_the_database_are_answered_not_errors(
+    officers: Group,
+    officer: Officer,
+    runtime: Runtime,
+    clock: FakeClock,
+    logs: pytest.LogCaptureFixture,
+) -> None:
+    await add_tip(runtime, clock.now)
+    await command(officer, "/tip 99999999999999999999")
+    assert (await officers.sees()).text == "Gõ /tip và số tin, ví dụ: /tip 12"
+    await command(officer, "/tip ²")
+    assert (await officers.sees()).text == "Gõ /tip và số tin, ví dụ: /tip 12"
+    await command(officer, "/queue")
+    page = await officers.sees()
+    # A forged page number past any database offset shows the last page there is.
+    await officer.emulator.click_data(officer.user, page, "1:o:dong-cuong:999999999999999999")
+    await officer.emulator.wait_until(lambda emu: bool(emu.calls_to("editMessageText")))
+    await runtime.dispatcher.idle()
+    [edit] = officer.emulator.calls_to("editMessageText")
+    assert edit.params["text"].startswith("📋 Tin đang mở · Phường Đông Cương: 1 tin · trang 1/1")
+    assert [r.getMessage() for r in logs.records if r.levelno >= logging.ERROR] == []

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.app import Runtime
 from bot.emulator import BotApiEmulator, EmuMessage
@@ -343,3 +344,109 @@ async def test_only_a_supervisor_assigns(
     await edited(resident.emulator, card, 2)
     assert "👮 Nguyễn Văn Cán" in card.text
     assert "Trưởng Công an Lê giao cho Nguyễn Văn Cán" in card.text
+
+
+# Forged presses, long names, long notes (found by tests/test_fuzz.py)
+
+
+def no_errors(logs: pytest.LogCaptureFixture) -> list[str]:
+    """What was logged at ERROR or above: a handler that failed."""
+    return [r.getMessage() for r in logs.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        "1:q:²:1:claim",
+        "1:q:1:²:claim",
+        "1:q:99999999999999999999:1:claim",
+        "1:q:1:99999999999999999999:claim",
+        "1:q:1:1:to:²",
+        "1:q:1:1:to:99999999999999999999",
+    ],
+)
+async def test_a_forged_number_in_a_card_button_is_refused_not_an_error(
+    resident: Person,
+    officers: Group,
+    supervisor: Officer,
+    runtime: Runtime,
+    logs: pytest.LogCaptureFixture,
+    data: str,
+) -> None:
+    await walk_tip(resident)
+    card = await officers.sees()
+    query = await supervisor.emulator.click_data(supervisor.user, card, data)
+    await supervisor.emulator.wait_until(
+        lambda emu: any(a["callback_query_id"] == query for a in emu.callback_answers)
+    )
+    [answer] = [a for a in supervisor.emulator.callback_answers if a["callback_query_id"] == query]
+    assert answer["show_alert"]
+    assert answer["text"] in (
+        "Nút không hợp lệ.",
+        "Chỉ lãnh đạo đơn vị mới giao tin được.",
+        "Tin này không thuộc phường, xã của nhóm này.",
+        "Thẻ tin đã thay đổi, vừa được cập nhật lại. Hãy bấm lại nếu vẫn cần.",
+    )
+    await runtime.dispatcher.idle()
+    assert no_errors(logs) == []
+    tip = await tip_row(runtime)
+    assert (tip.status, tip.assignee_id, tip.card_version) == (TipStatus.NEW, None, 1)
+
+
+async def test_officers_with_the_longest_names_telegram_allows_claim_and_assign(
+    resident: Person,
+    officers: Group,
+    officer: Officer,
+    supervisor: Officer,
+    runtime: Runtime,
+    logs: pytest.LogCaptureFixture,
+) -> None:
+    # 64 + 64 characters: a full name of 129, over the 128 the officers table keeps, and over
+    # the 64 an audit entry's before/after keep (an assignment records names there).
+    officer.user.first_name, officer.user.last_name = "Nguyễn" + "ă" * 58, "Cán" + "ơ" * 61
+    supervisor.user.first_name, supervisor.user.last_name = "Lê" + "ê" * 62, "Trưởng" * 10 + "ab"
+    await walk_tip(resident)
+    card = await officers.sees()
+    notice, _ = await officer.taps_and_reads(card, "✋ Nhận xử lý")
+    assert notice == "Bạn đã nhận xử lý tin #1."
+    await edited(resident.emulator, card, 1)
+    await supervisor.taps_and_reads(card, "👥 Giao cho…")
+    await edited(resident.emulator, card, 2)
+    long_name = f"{officer.user.first_name} {officer.user.last_name}"[:128]
+    notice, _ = await supervisor.taps_and_reads(card, long_name)
+    assert notice == f"Đã giao cho {long_name}."
+    assert no_errors(logs) == []
+    tip = await tip_row(runtime)
+    assert tip.assignee_name == long_name
+    async with unit_of_work(runtime.services.sessions) as session:
+        events = (await session.exec(select(TipEvent).order_by(col(TipEvent.id)))).all()
+    assert [(e.action, e.after) for e in events] == [
+        ("claim", "acknowledged"),
+        ("assign", long_name[:64]),
+    ]
+
+
+async def test_an_officer_name_with_control_characters_is_stored_without_them(
+    resident: Person, officers: Group, officer: Officer, runtime: Runtime
+) -> None:
+    # PostgreSQL refuses NUL in text: the claim used to fail.
+    officer.user.first_name = "Nguyễn\x00Văn\x07"
+    await walk_tip(resident)
+    card = await officers.sees()
+    notice, _ = await officer.taps_and_reads(card, "✋ Nhận xử lý")
+    assert notice == "Bạn đã nhận xử lý tin #1."
+    assert (await tip_row(runtime)).assignee_name == "NguyễnVăn Cán"
+
+
+async def test_a_note_over_the_limit_is_refused_and_nothing_saved(
+    resident: Person, officers: Group, officer: Officer, runtime: Runtime
+) -> None:
+    await walk_tip(resident)
+    card = await officers.sees()
+    await officer.taps_and_reads(card, "📝 Ghi chú")
+    prompt = await officers.sees()
+    await officer.replies(prompt, "Ghi chú rất dài. " * 300)
+    refused = await officers.sees()
+    assert refused.text.startswith("Ghi chú dài quá (3500 ký tự là tối đa) nên chưa được lưu.")
+    async with unit_of_work(runtime.services.sessions) as session:
+        assert (await session.exec(select(TipEvent))).all() == []

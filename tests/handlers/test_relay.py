@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from test_queue import walk_tip
 
@@ -104,3 +106,14 @@ async def test_nobody_else_can_answer_for_the_sender(
     assert refused.text.startswith("Nút đó thuộc tin nhắn cũ")
     await stranger.says("tôi trả lời thay")
     assert len(officers.messages()) == 2  # the card and "question sent": nothing from him
+
+
+@pytest.mark.parametrize("forged", ["1:a:²", "1:a:99999999999999999999", "1:a:-1", "1:a:"])
+async def test_a_forged_answer_button_is_stale_not_an_error(
+    resident: Person, emulator: BotApiEmulator, logs: pytest.LogCaptureFixture, forged: str
+) -> None:
+    menu = await resident.says("/start")
+    await emulator.click_data(resident.user, menu, forged)
+    answer = await resident.sees()
+    assert answer.text.startswith("Nút đó thuộc tin nhắn cũ, nên bot không làm theo.")
+    assert [r.getMessage() for r in logs.records if r.levelno >= logging.ERROR] == []

@@ -7,7 +7,7 @@ import unicodedata
 import pytest
 
 from handlers.events import Choice
-from handlers.text import fold, fold_label, match_choice, only_digits, split_text
+from handlers.text import fold, fold_label, match_choice, only_digits, split_text, storable
 
 CATEGORIES = (
     Choice("💊 Mua bán ma túy", "1:t:c:dealing"),
@@ -184,3 +184,9 @@ def test_split_text_cuts_mid_word_only_when_there_is_no_break_late_enough() -> N
     # The only space is in the first half of the piece: cutting there would waste it.
     text = "ab " + "c" * 100
     assert split_text(text, 40) == ["ab " + "c" * 37, "c" * 40, "c" * 23]
+
+
+def test_storable_drops_nul_controls_and_lone_surrogates_only() -> None:
+    kept = "Tối\tnay\r\nở ngõ 7 👨‍👩‍👧 \u202eđá\u202c \u200b"
+    assert storable(kept) == kept
+    assert storable("a\x00b\x07c\x1bd\x7fe\ud800f\udfffg") == "abcdefg"

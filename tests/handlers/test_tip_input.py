@@ -15,7 +15,7 @@ from bot.emulator import BotApiEmulator, EmuMessage
 from chat import Group, Person
 from pictures import jpeg, picture
 from storage.db import unit_of_work
-from storage.models import ContactLink, Draft, Tip
+from storage.models import ContactLink, Draft, Tip, TipAttachment
 
 M = TypeVar("M", bound=SQLModel)
 
@@ -713,3 +713,49 @@ async def test_turning_follow_ups_off_stores_no_contact_link(
     await resident.taps("⏭ Bỏ qua")
     await resident.taps("✅ Gửi tin")
     assert [link.tip_id for link in await rows(runtime, ContactLink)] == [2]
+
+
+# What no column should receive (found by tests/test_fuzz.py)
+
+
+async def test_control_characters_are_dropped_and_the_tip_is_sent(
+    resident: Person, officers: Group, runtime: Runtime
+) -> None:
+    # PostgreSQL refuses NUL in text: the tip could never be sent, every tap an apology.
+    await to_files_step(resident, "Có\x00 người\x07 bán\x1b[31m ở\u202e ngõ\r\n7\tđêm")
+    await resident.taps("⏭ Bỏ qua")
+    sent = await resident.taps("✅ Gửi tin")
+    assert "Đã gửi tin #1" in sent.text
+    [tip] = await rows(runtime, Tip)
+    assert tip.text == "Có người bán[31m ở\u202e ngõ\r\n7\tđêm"
+    assert "Có người bán[31m" in (await officers.sees()).text
+
+
+async def test_a_file_name_and_type_longer_than_their_columns_are_cut(
+    resident: Person, officers: Group, emulator: BotApiEmulator, runtime: Runtime
+) -> None:
+    await to_files_step(resident)
+    name, kind = "bằng-chứng-" * 40 + ".pdf", "application/" + "x" * 200
+    await emulator.send_document(resident.user, b"%PDF-1.4", file_name=name, mime_type=kind)
+    await resident.sees()
+    await resident.taps("✅ Xong (1 tệp)")
+    assert "Đã gửi tin #1" in (await resident.taps("✅ Gửi tin")).text
+    [attachment] = await rows(runtime, TipAttachment)
+    assert (attachment.file_name, attachment.mime_type) == (name[:256], kind[:128])
+
+
+async def test_a_file_handle_longer_than_its_column_is_not_taken(
+    resident: Person, emulator: BotApiEmulator, runtime: Runtime
+) -> None:
+    await to_files_step(resident)
+    before = await draft(runtime)
+    message = {
+        "message_id": 99,
+        "date": 1,
+        "chat": {"id": resident.chat_id, "type": "private"},
+        "from": resident.user.to_json(),
+        "document": {"file_id": "F" * 257, "file_unique_id": "u"},
+    }
+    emulator.inject_update({"message": message})
+    assert (await resident.sees()).text.startswith(UNSUPPORTED)
+    assert await draft(runtime) == before
