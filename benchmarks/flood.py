@@ -20,16 +20,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from typing import Final
 
 from support import database, run_bot_benchmark
-from tips import AREAS, GROUP_ID, SECRET, TOKEN, Recorder, Resident
+from tips import SECRET, TOKEN, Recorder, Resident, running_bot
 
-from bot.app import Runtime, open_services
-from bot.config import Settings
+from bot.app import Runtime
 from bot.emulator import BotApiEmulator
 from handlers.events import EventKind, Inbound
 from handlers.limits import MessageLimiter
@@ -73,33 +71,8 @@ async def run(args: argparse.Namespace) -> None:
         recorder.attach(emulator)
         await emulator.start()
         try:
-            with tempfile.TemporaryDirectory(prefix="homthu-bench-data-") as data_dir:
-                settings = Settings(
-                    bot={"data_dir": data_dir, "log_level": "WARNING"},
-                    telegram={
-                        "base_url": emulator.base_url,
-                        "base_file_url": emulator.base_file_url,
-                        "poll_timeout": 1,
-                    },
-                    database={"url": url},
-                    wards=[
-                        {
-                            "code": "dong-cuong",
-                            "name": "Phường Đông Cương",
-                            "officer_chat_id": GROUP_ID,
-                            "areas": AREAS,
-                        }
-                    ],
-                )
-                emulator.add_group(GROUP_ID, "CA phường Đông Cương")
-                runtime = Runtime(
-                    settings, await open_services(settings, secret=SECRET), token=TOKEN
-                )
-                await runtime.start()
-                try:
-                    await measure(args, emulator, recorder, runtime, backend)
-                finally:
-                    await runtime.stop()
+            async with running_bot(emulator, url) as runtime:
+                await measure(args, emulator, recorder, runtime, backend)
         finally:
             await emulator.stop()
 

@@ -35,6 +35,8 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -184,42 +186,50 @@ async def run(args: argparse.Namespace) -> None:
         recorder.attach(emulator)
         await emulator.start()
         try:
-            with tempfile.TemporaryDirectory(prefix="homthu-bench-data-") as data_dir:
-                settings = Settings(
-                    bot={"data_dir": data_dir, "log_level": "WARNING"},
-                    telegram={
-                        "base_url": emulator.base_url,
-                        "base_file_url": emulator.base_file_url,
-                        "poll_timeout": 1,
-                    },
-                    database={"url": url},
-                    # Residents here send tips back to back, faster than people can: the abuse
-                    # limits would refuse them. benchmarks/flood.py measures the limits.
-                    limits={
-                        "tips_per_hour": 1_000_000,
-                        "tips_per_day": 1_000_000,
-                        "messages_per_minute": 1_000_000,
-                    },
-                    wards=[
-                        {
-                            "code": "dong-cuong",
-                            "name": "Phường Đông Cương",
-                            "officer_chat_id": GROUP_ID,
-                            "areas": AREAS,
-                        }
-                    ],
-                )
-                emulator.add_group(GROUP_ID, "CA phường Đông Cương")
-                runtime = Runtime(
-                    settings, await open_services(settings, secret=SECRET), token=TOKEN
-                )
-                await runtime.start()
-                try:
-                    await measure(args, emulator, recorder, backend)
-                finally:
-                    await runtime.stop()
+            # Residents here send tips back to back, faster than people can: the abuse limits
+            # would refuse them. benchmarks/flood.py measures the limits.
+            unlimited = {
+                "tips_per_hour": 1_000_000,
+                "tips_per_day": 1_000_000,
+                "messages_per_minute": 1_000_000,
+            }
+            async with running_bot(emulator, url, limits=unlimited):
+                await measure(args, emulator, recorder, backend)
         finally:
             await emulator.stop()
+
+
+@asynccontextmanager
+async def running_bot(
+    emulator: BotApiEmulator, url: str, **sections: dict[str, object]
+) -> AsyncIterator[Runtime]:
+    """The real bot for one ward, against the emulator and the database, with its data dir."""
+    with tempfile.TemporaryDirectory(prefix="homthu-bench-data-") as data_dir:
+        settings = Settings(
+            bot={"data_dir": data_dir, "log_level": "WARNING"},
+            telegram={
+                "base_url": emulator.base_url,
+                "base_file_url": emulator.base_file_url,
+                "poll_timeout": 1,
+            },
+            database={"url": url},
+            wards=[
+                {
+                    "code": "dong-cuong",
+                    "name": "Phường Đông Cương",
+                    "officer_chat_id": GROUP_ID,
+                    "areas": AREAS,
+                }
+            ],
+            **sections,
+        )
+        emulator.add_group(GROUP_ID, "CA phường Đông Cương")
+        runtime = Runtime(settings, await open_services(settings, secret=SECRET), token=TOKEN)
+        await runtime.start()
+        try:
+            yield runtime
+        finally:
+            await runtime.stop()
 
 
 async def measure(
