@@ -31,7 +31,7 @@ import time
 from datetime import UTC, datetime
 from typing import Final
 
-from support import database, percentile
+from support import add_database_options, database, percentile
 from telegram import Bot
 from telegram.request import HTTPXRequest
 
@@ -160,9 +160,7 @@ def main() -> int:
     parser.add_argument("--latency-ms", type=float, default=30)
     parser.add_argument("--paid", action="store_true", help="allow_paid_broadcast, 1,000/s")
     parser.add_argument("--rate", type=float, help="[broadcasts] rate_per_second to use")
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("--postgres", action="store_true", help="a scratch PostgreSQL database")
-    where.add_argument("--database", help="an existing, empty database URL")
+    add_database_options(parser)
     parser.add_argument("--timeout", type=float, default=900)
     args = parser.parse_args()
     for name in [n for n in os.environ if n.startswith("HOMTHU_") and n != "HOMTHU_PG_ADMIN_URL"]:

@@ -24,7 +24,7 @@ import time
 from datetime import UTC, datetime
 from typing import Final
 
-from support import database, run_bot_benchmark
+from support import add_database_options, database, run_bot_benchmark
 from tips import SECRET, TOKEN, Recorder, Resident, running_bot
 
 from bot.app import Runtime
@@ -131,11 +131,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--messages", type=int, default=1000, help="messages per flooder")
     parser.add_argument("--flooders", type=int, default=1, help="chats flooding at once")
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("--database", metavar="URL", help="an existing, empty database")
-    where.add_argument(
-        "--postgres", action="store_true", help="a scratch PostgreSQL database, dropped after"
-    )
+    add_database_options(parser)
     parser.add_argument("--timeout", type=float, default=300.0, help="give up after (s)")
     args = parser.parse_args(argv)
     if args.messages < 1 or args.flooders < 1:

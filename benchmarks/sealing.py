@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Final
 
 from sqlmodel import SQLModel
-from support import database, percentile
+from support import add_database_options, database, percentile
 
 from storage import keys
 from storage.crypto import Keyring
@@ -116,9 +116,7 @@ async def run(args: argparse.Namespace) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tips", type=int, default=10_000)
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("--postgres", action="store_true")
-    where.add_argument("--database")
+    add_database_options(parser)
     return asyncio.run(run(parser.parse_args()))
 
 

@@ -23,6 +23,15 @@ PG_ADMIN_URL: Final = os.environ.get(
 )
 
 
+def add_database_options(parser: argparse.ArgumentParser) -> None:
+    """Add --database URL and --postgres, the choices ``database()`` reads."""
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--database", metavar="URL", help="an existing, empty database")
+    where.add_argument(
+        "--postgres", action="store_true", help="a scratch PostgreSQL database, dropped after"
+    )
+
+
 @asynccontextmanager
 async def database(args: argparse.Namespace) -> AsyncIterator[tuple[str, str]]:
     """The database URL to use and a label for it; scratch ones are removed afterwards.

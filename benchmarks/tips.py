@@ -40,7 +40,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Final
 
-from support import BotFailed, database, percentile, run_bot_benchmark
+from support import BotFailed, add_database_options, database, percentile, run_bot_benchmark
 
 from bot.app import Runtime, open_services
 from bot.config import Settings
@@ -315,11 +315,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--tips", type=int, default=500, help="tips in all (default 500)")
     parser.add_argument("--residents", type=int, default=100, help="concurrent residents")
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("--database", metavar="URL", help="an existing, empty database")
-    where.add_argument(
-        "--postgres", action="store_true", help="a scratch PostgreSQL database, dropped after"
-    )
+    add_database_options(parser)
     parser.add_argument("--latency-ms", type=float, default=0.0, help="delay per Bot API call")
     parser.add_argument("--limits", action="store_true", help="Telegram-like send limits")
     parser.add_argument("--timeout", type=float, default=300.0, help="give up after (s)")
