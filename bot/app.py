@@ -92,11 +92,11 @@ async def open_services(settings: Settings, *, secret: bytes, clock: Clock = utc
     )
     try:
         async with unit_of_work(services.sessions) as session:
-            await keys.load(session=session, keyring=keyring, now=clock())
+            # Loads the keys (creating the first) and finishes a rotation left pending.
+            await keys.finish_rotation(session=session, metadata=SQLModel.metadata, now=clock())
             sealed = await keys.reseal(
                 session=session, metadata=SQLModel.metadata, everything=False
             )
-            await keys.finish_rotation(session=session, metadata=SQLModel.metadata, now=clock())
     except BaseException:
         await engine.dispose()
         raise

@@ -127,7 +127,7 @@ class Keyring:
         """Decrypt a value sealed for the same ``context``; raise SealError otherwise."""
         if sealed.startswith(SEAL_V2):
             key_id = self.key_id_of(sealed)
-            if not self._data and self._current is None:
+            if self._current is None:
                 raise KeysNotLoaded("the data keys are not loaded; call storage.keys.load first")
             box = self._data.get(key_id) if key_id is not None else None
             body = sealed[HEADER_BYTES:]
