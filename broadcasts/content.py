@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from bot.config import Ward
 from handlers.i18n import Catalogue
+from handlers.settings import Ward
 
 PACK: Final = Path(__file__).with_name("pack")
 PACK_SIZE: Final = 12

@@ -13,10 +13,10 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from bot.config import Settings
 from broadcasts import engine
 from broadcasts.content import PackError, compose, load_pack, next_message
 from handlers.context import Services
+from handlers.settings import Settings
 from storage.db import unit_of_work
 from storage.models import Broadcast, BroadcastStatus
 

@@ -14,13 +14,13 @@ from typing import Final
 
 from sqlmodel import col, select
 
-from bot.config import Ward
 from broadcasts import engine
 from broadcasts.content import footer
 from handlers.context import AfterCommit, Services, Turn
 from handlers.events import Choice, EventKind, Media, Outbound
 from handlers.queue import user_id
 from handlers.router import Router, callback, parse_id
+from handlers.settings import Ward
 from storage import broadcasts as store
 from storage.db import unit_of_work
 from storage.models import Broadcast, BroadcastStatus, DeliveryStatus

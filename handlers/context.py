@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.config import Settings, Ward
 from handlers.events import Channel, Choice, Inbound, Outbound
 from handlers.i18n import Catalogue
+from handlers.settings import Settings, Ward
 from storage.crypto import Keyring
 from storage.db import SessionFactory
 

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from bot.config import Ward
 from handlers.cards import STATUS_ICONS, age
 from handlers.context import Services, Turn
 from handlers.events import Choice, DeliveryError, Outbound
 from handlers.queue import group_ward, may_act, user_id
 from handlers.router import Router, Scope, callback, parse_id
+from handlers.settings import Ward
 from handlers.text import split_text
 from handlers.triage import Priority, describe
 from storage import broadcasts as broadcast_repo

@@ -7,12 +7,12 @@ import logging
 from datetime import timedelta
 from typing import Final
 
-from bot.config import Ward
 from handlers import cards, traces
 from handlers.cards import CLOSED, NAMESPACE, button_data
 from handlers.context import Services, Turn
 from handlers.events import Choice, DeliveryError, EventKind, Outbound
 from handlers.router import Router, Scope, callback, parse_id
+from handlers.settings import Ward
 from handlers.triage import Priority
 from storage import queue as queue_repo
 from storage import repositories as repo

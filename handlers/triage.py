@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final, TypeAlias
 
-from bot.config import KeywordRule, TriageSection
+from handlers.settings import KeywordRule, TriageSection
 from handlers.text import fold
 from storage.models import Category
 
