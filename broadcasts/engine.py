@@ -56,7 +56,6 @@ LOCK_POLL_SECONDS: Final = 0.5
 # Pacing sleeps shorter than this are skipped: asyncio cannot sleep that precisely.
 PACE_SLACK: Final = 0.002
 # Matches what Telegram answers for a recipient who is gone for good.
-_GONE: Final = re.compile(r"blocked|deactivated|chat not found|user not found|kicked", re.I)
 _LONG_NUMBER: Final = re.compile(r"\d{5,}")
 # Classid of our PostgreSQL advisory locks ("hm"), the broadcast id being the objid.
 _PG_LOCK_CLASS: Final = 0x686D
@@ -329,7 +328,7 @@ class _Run:
                     self.summary.flood_waits += 1
                     log.warning("Flood wait of %.0f s: all senders pause", error.retry_after)
                     return repo.Outcome(row.delivery_id, DeliveryStatus.PENDING)
-                if error.permanent and _GONE.search(str(error)):
+                if error.recipient_gone:
                     return repo.Outcome(
                         row.delivery_id,
                         DeliveryStatus.UNSUBSCRIBED,

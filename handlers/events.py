@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Protocol
 
 
@@ -43,6 +44,43 @@ class Media:
     size: int | None = None
     album: str | None = None
     data: bytes | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a channel can show and carry, declared by its adapter and read by the core.
+
+    Lengths are counted as the platform counts them (UTF-16 units on Telegram); a limit of
+    0 means "none of it" for buttons and captions. The core never writes a platform's number.
+    """
+
+    # Longest text in one message; longer texts are split in one place (handlers/text.py).
+    text_limit: int
+    # Longest caption on a photo or file; 0 when media carry no caption.
+    caption_limit: int
+    # Buttons one message may carry; 0: choices are shown as a numbered list to type.
+    max_buttons: int
+    # Longest button label; longer labels make the choices a numbered list. 0: no limit.
+    button_label_limit: int
+    can_edit: bool
+    can_delete: bool
+    # How long after sending a message can still be deleted; None: no limit.
+    delete_window: timedelta | None
+    can_pin: bool
+    # Kinds of media a person can send in, and that the bot can send out.
+    receives: frozenset[EventKind]
+    sends: frozenset[EventKind]
+    # Largest file the bot may download, and the largest photo it may upload, in bytes.
+    download_limit: int
+    photo_upload_limit: int
+    # Messages a second the platform takes from the bot overall, and with paid broadcasting.
+    send_rate: float
+    paid_send_rate: float
+
+    @property
+    def buttons(self) -> bool:
+        """Whether choices can be shown as buttons at all."""
+        return self.max_buttons > 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,16 +155,63 @@ class Sent:
         return (self.message_id, *self.more)
 
 
-class DeliveryError(Exception):
-    """A message could not be delivered; ``permanent`` when retrying cannot help.
+class DeliveryReason(enum.StrEnum):
+    """Why a message could not be delivered, as the channel adapter judged it."""
 
-    ``retry_after`` is the platform's flood wait, in seconds, when that was the reason.
+    # The person blocked the bot, left, or their account is deactivated.
+    BLOCKED = "blocked"
+    # The chat or account does not exist (any more).
+    CHAT_GONE = "chat_gone"
+    # The file or text is over what the platform takes.
+    TOO_BIG = "too_big"
+    # Flood control: try again after ``retry_after`` seconds.
+    RATE_LIMITED = "rate_limited"
+    # The chat has a new address (a group upgraded to a supergroup): ``moved_to``.
+    CHAT_MOVED = "chat_moved"
+    # Any other refusal that sending the same again cannot change.
+    REFUSED = "refused"
+    # Network trouble, timeouts, the platform's own errors: worth another try.
+    TRANSIENT = "transient"
+
+
+_RETRYABLE: frozenset[DeliveryReason] = frozenset(
+    {DeliveryReason.RATE_LIMITED, DeliveryReason.TRANSIENT}
+)
+# Reasons that mean the recipient is not there to receive anything, now or later.
+RECIPIENT_GONE: frozenset[DeliveryReason] = frozenset(
+    {DeliveryReason.BLOCKED, DeliveryReason.CHAT_GONE}
+)
+
+
+class DeliveryError(Exception):
+    """A message could not be delivered, for a ``reason`` the adapter set; no caller parses text.
+
+    ``retry_after`` is the platform's flood wait, in seconds, when that was the reason;
+    ``moved_to`` the chat's new address when it moved.
     """
 
-    def __init__(self, reason: str, *, permanent: bool, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.permanent = permanent
+    def __init__(
+        self,
+        description: str,
+        *,
+        reason: DeliveryReason,
+        retry_after: float | None = None,
+        moved_to: str | None = None,
+    ) -> None:
+        super().__init__(description)
+        self.reason = reason
         self.retry_after = retry_after
+        self.moved_to = moved_to
+
+    @property
+    def permanent(self) -> bool:
+        """Whether sending the same again cannot help."""
+        return self.reason not in _RETRYABLE
+
+    @property
+    def recipient_gone(self) -> bool:
+        """Whether the recipient blocked the bot or no longer exists."""
+        return self.reason in RECIPIENT_GONE
 
 
 class Channel(Protocol):
@@ -134,6 +219,7 @@ class Channel(Protocol):
 
     name: str
     supports_buttons: bool
+    capabilities: Capabilities
 
     async def send(self, chat: str, message: Outbound, *, patient: bool = True) -> Sent:
         """Send a message (text, media with caption, choices) to a chat.

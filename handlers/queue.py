@@ -491,7 +491,7 @@ async def relay_question(
         sent = await services.channel(contact["channel"]).send(contact["chat"], message)
     except DeliveryError as error:
         log.warning("Question for tip #%d not delivered: %s", tip_id, error)
-        return "blocked" if error.permanent else "failed"
+        return "blocked" if error.recipient_gone else "failed"
     await traces.remember(services, contact["channel"], contact["chat"], sent.message_ids)
     reference = services.keyring.digest(
         "reply", f"{contact['channel']}:{contact['chat']}:{sent.message_id}"

@@ -23,14 +23,24 @@ from telegram import (
     ReplyParameters,
     Update,
 )
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
 from telegram.ext import Application, ContextTypes, TypeHandler
 from telegram.request import BaseRequest, HTTPXRequest, RequestData
 
 from bot.config import TelegramSection
 from handlers.dispatch import Dispatcher
 from handlers.events import (
+    MEDIA_KINDS,
+    Capabilities,
     DeliveryError,
+    DeliveryReason,
     EventKind,
     Inbound,
     Location,
@@ -279,11 +289,48 @@ class UpdatesRequest(BaseRequest):
         return answer
 
 
+# Telegram's numbers (Bot API docs, tdlib/telegram-bot-api Client.cpp); the core reads them here.
+CAPABILITIES: Final = Capabilities(
+    text_limit=TEXT_LIMIT,
+    caption_limit=CAPTION_LIMIT,
+    max_buttons=100,
+    button_label_limit=0,
+    can_edit=True,
+    can_delete=True,
+    delete_window=dtm.timedelta(hours=48),
+    can_pin=True,
+    receives=frozenset(EventKind),
+    sends=MEDIA_KINDS,
+    download_limit=DOWNLOAD_LIMIT,
+    photo_upload_limit=10 * 1024 * 1024,
+    send_rate=30,
+    paid_send_rate=1000,
+)
+
+
+def _forbidden_reason(message: str) -> DeliveryReason:
+    """Judge a 403: the account is gone, or the person blocked or removed the bot."""
+    if "deactivated" in message.lower():
+        return DeliveryReason.CHAT_GONE
+    return DeliveryReason.BLOCKED
+
+
+def _bad_request_reason(message: str) -> DeliveryReason:
+    """Judge a 400 by Telegram's own wording (tdlib/telegram-bot-api Client.cpp)."""
+    text = message.lower()
+    if "chat not found" in text or "user not found" in text:
+        return DeliveryReason.CHAT_GONE
+    if "too big" in text or "too long" in text:
+        return DeliveryReason.TOO_BIG
+    return DeliveryReason.REFUSED
+
+
 class TelegramChannel:
     """Sends neutral replies through a telegram.Bot; holds it, never extends it."""
 
     name = NAME
     supports_buttons = True
+    capabilities = CAPABILITIES
 
     def __init__(self, bot: Bot) -> None:
         self._bot = bot
@@ -299,17 +346,31 @@ class TelegramChannel:
                 wait = _retry_after(error)
                 if last or wait > MAX_FLOOD_WAIT:
                     raise DeliveryError(
-                        f"flood control, retry after {wait:g}s", permanent=False, retry_after=wait
+                        f"flood control, retry after {wait:g}s",
+                        reason=DeliveryReason.RATE_LIMITED,
+                        retry_after=wait,
                     ) from error
                 log.warning("Telegram flood control: waiting %.1f s", wait)
                 await asyncio.sleep(wait)
+            except ChatMigrated as error:
+                raise DeliveryError(
+                    "group chat was upgraded to a supergroup chat",
+                    reason=DeliveryReason.CHAT_MOVED,
+                    moved_to=str(error.new_chat_id),
+                ) from error
             except Forbidden as error:
-                raise DeliveryError(f"forbidden: {error.message}", permanent=True) from error
+                raise DeliveryError(
+                    f"forbidden: {error.message}", reason=_forbidden_reason(error.message)
+                ) from error
             except BadRequest as error:
-                raise DeliveryError(f"bad request: {error.message}", permanent=True) from error
+                raise DeliveryError(
+                    f"bad request: {error.message}", reason=_bad_request_reason(error.message)
+                ) from error
             except (NetworkError, TelegramError) as error:
                 if last:
-                    raise DeliveryError(f"network: {error.message}", permanent=False) from error
+                    raise DeliveryError(
+                        f"network: {error.message}", reason=DeliveryReason.TRANSIENT
+                    ) from error
                 await asyncio.sleep(BACKOFF[attempt])
         raise AssertionError("unreachable")
 
@@ -401,7 +462,7 @@ class TelegramChannel:
         """Fetch a file's bytes by getFile and its download link, retrying like a send."""
         file = await self._call(lambda: self._bot.get_file(file_id))
         if file.file_size is not None and file.file_size > DOWNLOAD_LIMIT:
-            raise DeliveryError("file too big to download", permanent=True)
+            raise DeliveryError("file too big to download", reason=DeliveryReason.TOO_BIG)
         data = await self._call(lambda: file.download_as_bytearray(read_timeout=DOWNLOAD_TIMEOUT))
         return bytes(data)
 
