@@ -19,10 +19,9 @@ from telegram.ext import Application, ApplicationBuilder
 
 from bot.channels import telegram as telegram_channel
 from bot.config import Settings
-from broadcasts import engine, schedule
+from broadcasts import compose, engine, schedule
 from handlers import (
     cards,
-    compose,
     group,
     lookup,
     menu,

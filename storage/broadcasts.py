@@ -152,6 +152,31 @@ async def finish(*, session: AsyncSession, broadcast_id: int, now: datetime) -> 
     )
 
 
+async def save_broadcast(*, session: AsyncSession, broadcast: Broadcast) -> int:
+    """Store a new broadcast, or the changes to one, now; return its id."""
+    session.add(broadcast)
+    await session.flush()
+    assert broadcast.id is not None
+    return broadcast.id
+
+
+async def delete_broadcast(*, session: AsyncSession, broadcast: Broadcast) -> None:
+    """Delete a broadcast that was never sent (a supervisor's dropped draft)."""
+    await session.delete(broadcast)
+
+
+async def due_composed(*, session: AsyncSession, now: datetime) -> list[int]:
+    """Return the ids of supervisors' scheduled broadcasts whose time has come."""
+    result = await session.exec(
+        select(Broadcast.id).where(
+            col(Broadcast.status) == BroadcastStatus.SCHEDULED,
+            col(Broadcast.month).is_(None),
+            col(Broadcast.scheduled_at) <= now,
+        )
+    )
+    return [id_ for id_ in result.all() if id_ is not None]
+
+
 async def running_broadcasts(*, session: AsyncSession) -> Sequence[int]:
     """Return the ids of broadcasts whose delivery started and has not finished."""
     result = await session.exec(

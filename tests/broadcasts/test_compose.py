@@ -9,9 +9,9 @@ import pytest
 
 from bot.app import Runtime
 from bot.emulator import BotApiEmulator
+from broadcasts import compose
 from chat import Person
 from conftest import SUPERVISOR_ID, FakeClock
-from handlers import compose
 from storage import broadcasts as store
 from storage.db import unit_of_work
 from storage.models import BroadcastStatus

@@ -12,8 +12,6 @@ import re
 from datetime import datetime, timedelta
 from typing import Final
 
-from sqlmodel import col, select
-
 from broadcasts import engine
 from broadcasts.content import footer
 from handlers.context import AfterCommit, Services, Turn
@@ -126,8 +124,7 @@ async def _take_text(turn: Turn) -> None:
         created_by=user,
         progress_chat=event.chat,
     )
-    turn.session.add(draft)
-    await turn.session.flush()
+    await store.save_broadcast(session=turn.session, broadcast=draft)
     turn.awaiting = None
     _ask_audience(turn, draft)
 
@@ -196,7 +193,7 @@ async def _choose_audience(turn: Turn, kind: str, draft: Broadcast, rest: str) -
         draft.ward_code, draft.area = code, wards[code].areas[area]
     else:
         return False
-    turn.session.add(draft)
+    await store.save_broadcast(session=turn.session, broadcast=draft)
     _preview(turn, draft)
     return True
 
@@ -241,10 +238,7 @@ async def _commit(turn: Turn, draft: Broadcast, minute: str) -> bool:
         row.text, row.image, row.ward_code, row.area = text, draft.image, ward.code, draft.area
         row.progress_chat = draft.progress_chat
         row.status, row.scheduled_at = BroadcastStatus.SCHEDULED, when
-        turn.session.add(row)
-        await turn.session.flush()
-        assert row.id is not None
-        ids.append(row.id)
+        ids.append(await store.save_broadcast(session=turn.session, broadcast=row))
     numbers = ", ".join(f"#{n}" for n in ids)
     log.info("Supervisor broadcast %s confirmed", numbers)
     if now:
@@ -274,7 +268,7 @@ def _sender(
             broadcast = await store.get_broadcast(session=session, broadcast_id=broadcast_id)
             if broadcast is not None:
                 broadcast.progress_message_id = sent.message_id
-                session.add(broadcast)
+                await store.save_broadcast(session=session, broadcast=broadcast)
 
         async def progress(summary: engine.Summary, total: int) -> None:
             await channel.edit(chat, sent.message_id, Outbound(text=progress_text(summary, total)))
@@ -370,7 +364,7 @@ async def on_choice(turn: Turn, value: str) -> bool:
     if kind == "no":
         draft = await _draft(turn, broadcast_id)
         if draft is not None:
-            await turn.session.delete(draft)
+            await store.delete_broadcast(session=turn.session, broadcast=draft)
         turn.awaiting = None
         turn.say(turn.t("compose.dropped"))
         return True
@@ -464,7 +458,7 @@ async def _cancel(turn: Turn, broadcast_id: str) -> None:
         turn.say(turn.t("compose.cannot_cancel"))
         return
     broadcast.status, broadcast.finished_at = BroadcastStatus.CANCELLED, turn.now
-    turn.session.add(broadcast)
+    await store.save_broadcast(session=turn.session, broadcast=broadcast)
     log.info("Broadcast #%d cancelled by a supervisor", broadcast.id)
     turn.say(turn.t("compose.cancelled", id=broadcast.id))
 
@@ -472,14 +466,7 @@ async def _cancel(turn: Turn, broadcast_id: str) -> None:
 async def start_due(services: Services) -> int:
     """Start the supervisors' scheduled broadcasts whose time has come; return how many."""
     async with unit_of_work(services.sessions) as session:
-        result = await session.exec(
-            select(Broadcast.id).where(
-                col(Broadcast.status) == BroadcastStatus.SCHEDULED,
-                col(Broadcast.month).is_(None),
-                col(Broadcast.scheduled_at) <= services.clock(),
-            )
-        )
-        due = [id_ for id_ in result.all() if id_ is not None]
+        due = await store.due_composed(session=session, now=services.clock())
     for broadcast_id in due:
         await engine.enqueue(services, broadcast_id)
     return len(due)
