@@ -16,9 +16,9 @@ from broadcasts import engine
 from broadcasts.content import footer
 from handlers.context import AfterCommit, Services, Turn
 from handlers.events import Choice, EventKind, Media, Outbound
-from handlers.queue import user_id
 from handlers.router import Router, callback, parse_id
 from handlers.settings import Ward
+from handlers.staff import user_id
 from storage import broadcasts as store
 from storage.db import unit_of_work
 from storage.models import Broadcast, BroadcastStatus, DeliveryStatus

@@ -11,9 +11,9 @@ from typing import Final
 from handlers.cards import STATUS_ICONS, age
 from handlers.context import Services, Turn
 from handlers.events import Choice, DeliveryError, Outbound
-from handlers.queue import group_ward, may_act, user_id
 from handlers.router import Router, Scope, callback, parse_id
 from handlers.settings import Ward
+from handlers.staff import group_ward, may_act, user_id
 from handlers.text import split_text
 from handlers.triage import Priority, describe
 from storage import broadcasts as broadcast_repo

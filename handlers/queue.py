@@ -1,22 +1,25 @@
-"""The officers' queue: card buttons (claim, assign, status, ask, note, block) and replies."""
+"""The officers' queue: card buttons (claim, assign, status, ask, note, block, back) and replies.
+
+Who may press them is staff.py's; how a question reaches the resident is contact.py's.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import timedelta
 from typing import Final
 
-from handlers import cards, traces
+from handlers import cards, staff
 from handlers.cards import CLOSED, NAMESPACE, button_data
+from handlers.contact import notify_resident, relay_question
 from handlers.context import Services, Turn
 from handlers.events import Choice, DeliveryError, EventKind, Outbound
-from handlers.router import Router, Scope, callback, parse_id
+from handlers.router import Router, Scope, parse_id
 from handlers.settings import Ward
+from handlers.staff import group_ward, may_act, user_id
 from handlers.triage import Priority
 from storage import queue as queue_repo
 from storage import repositories as repo
-from storage.crypto import SealError
 from storage.db import unit_of_work
 from storage.models import Tip, TipStatus
 
@@ -24,41 +27,9 @@ log = logging.getLogger(__name__)
 
 router = Router(__name__, scope=Scope.GROUP)
 
-ANSWER_NAMESPACE: Final = "a"
 NOTIFY_RESIDENT: Final = frozenset({TipStatus.ACKNOWLEDGED, TipStatus.RESOLVED})
 QUESTION_LIMIT: Final = 3500
 NOTE_LIMIT: Final = 3500
-
-
-def group_ward(turn: Turn) -> Ward | None:
-    """Return the ward whose officers' group this event comes from."""
-    for ward in turn.services.settings.wards:
-        if str(ward.officer_chat_id) == turn.event.chat:
-            return ward
-    return None
-
-
-def user_id(turn: Turn) -> int | None:
-    """Return the numeric platform id of whoever acted, if it is one."""
-    user = turn.event.user
-    if user is None:
-        return None
-    number = parse_id(user.removeprefix("-"))
-    return None if number is None else (-number if user.startswith("-") else number)
-
-
-def may_act(ward: Ward, user: int | None) -> bool:
-    """Return whether this person is one of the ward's officers or supervisors."""
-    return user is not None and (user in ward.officers or user in ward.supervisors)
-
-
-async def _actor(turn: Turn) -> tuple[int, str]:
-    """Return who is acting, remembering their display name for cards and assign lists."""
-    user = user_id(turn)
-    assert user is not None
-    name = (turn.event.user_name or "").strip() or turn.t("queue.officer_fallback", id=user)
-    await queue_repo.remember_officer(session=turn.session, user_id=user, name=name, now=turn.now)
-    return user, name
 
 
 @router.choice(NAMESPACE)
@@ -103,7 +74,7 @@ async def _unknown(turn: Turn, ward: Ward, tip: Tip, argument: str) -> None:
 
 async def _claim(turn: Turn, ward: Ward, tip: Tip, argument: str) -> None:
     assert tip.id is not None
-    user, name = await _actor(turn)
+    user, name = await staff.actor(turn)
     action = turn.t("queue.did_claim", name=name)
     won = await queue_repo.claim(
         session=turn.session,
@@ -169,7 +140,7 @@ async def _audit_and_touch(
     turn: Turn, tip: Tip, action: str, *, after: str | None = None, detail: str | None = None
 ) -> None:
     """Log an action that leaves the tip's fields alone, and show it as the card's last action."""
-    actor = await _actor(turn)
+    actor = await staff.actor(turn)
     await _audit(turn, tip, action, actor, after=after, detail=detail)
     await queue_repo.touch(
         session=turn.session,
@@ -246,7 +217,7 @@ async def _set_status(turn: Turn, ward: Ward, tip: Tip, argument: str) -> None:
     except ValueError:
         turn.notify(turn.t("queue.unknown_button"), alert=True)
         return
-    user, name = await _actor(turn)
+    user, name = await staff.actor(turn)
     label = turn.t(f"status.{status.value}")
     await queue_repo.set_status(
         session=turn.session,
@@ -283,7 +254,7 @@ async def _assign(turn: Turn, ward: Ward, tip: Tip, argument: str) -> None:
     if user_id(turn) not in ward.supervisors or target is None or not may_act(ward, target):
         turn.notify(turn.t("queue.supervisors_only"), alert=True)
         return
-    user, name = await _actor(turn)
+    user, name = await staff.actor(turn)
     names = await queue_repo.officer_names(session=turn.session, user_ids=[target])
     assignee = names.get(target) or turn.t("queue.officer_fallback", id=target)
     await queue_repo.assign(
@@ -303,7 +274,7 @@ async def _prompt(turn: Turn, tip: Tip, kind: str) -> None:
     """Put a force-reply prompt under the card; the officer's reply to it is the text."""
     services, tip_id, group = turn.services, tip.id or 0, turn.event.chat
     card = turn.event.message_id  # the card whose button was pressed
-    user, _ = await _actor(turn)
+    user, _ = await staff.actor(turn)
     text = turn.t(f"queue.{kind}_prompt", number=tip_id)
 
     async def post() -> None:
@@ -454,76 +425,3 @@ async def _send_question(turn: Turn, tip: Tip, text: str) -> None:
         await cards.refresh(services, tip_id)
 
     turn.then(deliver)
-
-
-def open_contact(services: Services, tip_id: int, sealed: bytes) -> dict[str, str] | None:
-    """Open a tip's sealed contact link: the only place a resident's chat is ever read."""
-    try:
-        contact: dict[str, str] = json.loads(
-            services.keyring.open(sealed, context=f"contact:{tip_id}")
-        )
-    except (SealError, ValueError):
-        log.error("Contact link of tip #%d cannot be opened with this key", tip_id)
-        return None
-    return contact
-
-
-async def relay_question(
-    services: Services, tip_id: int, sealed: bytes, text: str, *, officer_id: int
-) -> str:
-    """Deliver an officer's question to the resident as from «Cán bộ tiếp nhận»; say how it went.
-
-    Nothing about the officer goes with it: not the name, not the account.
-    """
-    contact = open_contact(services, tip_id, sealed)
-    if contact is None:
-        return "failed"
-    language = contact.get("language", services.settings.bot.language)
-
-    def t(key: str, **values: object) -> str:
-        return services.catalogue.text(language, key, **values)
-
-    message = Outbound(
-        text=t("relay.question", number=tip_id, text=text),
-        choices=((Choice(t("relay.answer_button"), callback(ANSWER_NAMESPACE, str(tip_id))),),),
-    )
-    try:
-        sent = await services.channel(contact["channel"]).send(contact["chat"], message)
-    except DeliveryError as error:
-        log.warning("Question for tip #%d not delivered: %s", tip_id, error)
-        return "blocked" if error.recipient_gone else "failed"
-    await traces.remember(services, contact["channel"], contact["chat"], sent.message_ids)
-    reference = services.keyring.digest(
-        "reply", f"{contact['channel']}:{contact['chat']}:{sent.message_id}"
-    )
-    async with unit_of_work(services.sessions) as session:
-        await queue_repo.add_message(
-            session=session,
-            tip_id=tip_id,
-            direction="question",
-            text=text,
-            at=services.clock(),
-            officer_id=officer_id,
-            resident_ref=reference,
-        )
-    return "sent"
-
-
-async def notify_resident(services: Services, tip_id: int, status: TipStatus) -> None:
-    """Send the resident a short neutral notice of a status that matters to them."""
-    async with unit_of_work(services.sessions) as session:
-        link = await repo.get_contact_link(session=session, tip_id=tip_id)
-    if link is None:
-        return
-    contact = open_contact(services, tip_id, link.sealed)
-    if contact is None:
-        return
-    language = contact.get("language", services.settings.bot.language)
-    text = services.catalogue.text(language, f"relay.status_{status.value}", number=tip_id)
-    channel = services.channel(contact["channel"])
-    try:
-        sent = await channel.send(contact["chat"], Outbound(text=text))
-    except DeliveryError as error:
-        log.warning("Status notice for tip #%d not delivered: %s", tip_id, error)
-        return
-    await traces.remember(services, contact["channel"], contact["chat"], sent.message_ids)

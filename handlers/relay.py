@@ -6,9 +6,9 @@ import logging
 from typing import Final
 
 from handlers import menu
+from handlers.contact import ANSWER_NAMESPACE, open_contact
 from handlers.context import Services, Turn
 from handlers.events import Choice, DeliveryError, EventKind, Outbound
-from handlers.queue import ANSWER_NAMESPACE, open_contact
 from handlers.router import Router, callback, parse_id
 from storage import queue as queue_repo
 from storage import repositories as repo
