@@ -21,8 +21,10 @@ from bot.channels import telegram as telegram_channel
 from bot.config import Settings
 from broadcasts import compose, engine, schedule
 from handlers import (
+    apology,
     cards,
     group,
+    limits,
     lookup,
     menu,
     officer_commands,
@@ -37,6 +39,7 @@ from handlers import (
 from handlers.context import Clock, Services, utc_now
 from handlers.dispatch import Dispatcher
 from handlers.i18n import LANGUAGES, Catalogue
+from handlers.middleware import Middlewares
 from handlers.router import Router
 from storage import keys
 from storage import repositories as repo
@@ -141,7 +144,26 @@ class Runtime:
         services.channels[telegram_channel.NAME] = telegram_channel.TelegramChannel(
             self.application.bot
         )
-        self.dispatcher = Dispatcher(services, ROUTERS)
+        self.limiter = limits.MessageLimiter(
+            settings.limits.messages_per_minute,
+            staff={
+                user for ward in settings.wards for user in (*ward.officers, *ward.supervisors)
+            },
+        )
+        self.dispatcher = Dispatcher(
+            services,
+            ROUTERS,
+            Middlewares(
+                # Before an event joins its chat's line, before any transaction: a flood from
+                # one chat costs microseconds a message.
+                gates=(limits.minute_gate(self.limiter, services.clock),),
+                # Once the replies are out: the messages of the turn, for «Xóa dấu vết».
+                after_delivery=(traces.remember_turn,),
+                # A turn that failed (rolled back), and a tap no router took.
+                apology=apology.apologise,
+                stale_choice=apology.stale_choice,
+            ),
+        )
         telegram_channel.register(self.application, self.dispatcher)
         self.scheduler = AsyncIOScheduler(timezone=settings.bot.tz)
         self._tasks: set[asyncio.Task[object]] = set()

@@ -1,4 +1,7 @@
-"""The dispatcher: one turn per inbound event, serialised per chat, committed once."""
+"""The dispatcher: one turn per inbound event, serialised per chat, committed once.
+
+It knows no feature: limits, traces and the apology come in as middlewares (middleware.py).
+"""
 
 from __future__ import annotations
 
@@ -10,10 +13,10 @@ from collections.abc import Awaitable, Sequence
 from dataclasses import replace
 from typing import Final
 
-from handlers import limits, menu, traces
 from handlers.context import Services, Turn
-from handlers.events import DeliveryError, EventKind, Inbound, Outbound
+from handlers.events import DeliveryError, EventKind, Inbound
 from handlers.i18n import normalise_language
+from handlers.middleware import Admission, Answer, Middlewares
 from handlers.router import Handler, Router, Scope, parse_callback
 from handlers.text import storable
 from storage import repositories as repo
@@ -54,18 +57,16 @@ def _storable(event: Inbound) -> Inbound:
 class Dispatcher:
     """Routes events to the registered routers, in the order they were given."""
 
-    def __init__(self, services: Services, routers: Sequence[Router]) -> None:
+    def __init__(
+        self,
+        services: Services,
+        routers: Sequence[Router],
+        middlewares: Middlewares = Middlewares(),  # noqa: B008 (frozen, never changed)
+    ) -> None:
         self.services = services
-        self.limiter = limits.MessageLimiter(
-            services.settings.limits.messages_per_minute,
-            staff={
-                user
-                for ward in services.settings.wards
-                for user in (*ward.officers, *ward.supervisors)
-            },
-        )
+        self.middlewares = middlewares
         # Each chat's events in arrival order, handled one at a time by whoever came first.
-        self._lines: dict[str, deque[tuple[Inbound, limits.Verdict]]] = {}
+        self._lines: dict[str, deque[tuple[Inbound, Admission]]] = {}
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -98,34 +99,30 @@ class Dispatcher:
         chat_key = self.services.keyring.chat_key(event.channel, event.chat)
         line = self._lines.get(chat_key)
         waiting = 0 if line is None else len(line) + 1  # the one being handled counts too
-        # Counted before any transaction: a flood from one chat costs microseconds a message.
-        verdict = self.limiter.admit(event, chat_key, self.services.clock(), waiting=waiting)
-        if verdict is limits.Verdict.IGNORE:
+        # Gated before any transaction: a flood from one chat costs microseconds a message.
+        admission = self.middlewares.admit(event, chat_key, waiting)
+        if not admission.handle:
             return
         if line is not None:
             # The chat's events are being handled: this one waits in the chat's line, in
             # memory, rather than in one of the update slots every other chat needs.
-            line.append((event, verdict))
+            line.append((event, admission))
             return
-        line = self._lines[chat_key] = deque([(event, verdict)])
+        line = self._lines[chat_key] = deque([(event, admission)])
         try:
             while line:
                 await self._handle_one(*line.popleft(), chat_key)
         finally:
             del self._lines[chat_key]
 
-    async def _handle_one(self, event: Inbound, verdict: limits.Verdict, chat_key: str) -> None:
-        if verdict is limits.Verdict.SLOW_DOWN:
-            turn = await self._slow_down(event, chat_key)
+    async def _handle_one(self, event: Inbound, admission: Admission, chat_key: str) -> None:
+        if admission.instead is not None:
+            turn = await self._answer_instead(event, chat_key, admission.instead)
         else:
             turn = await self._run(event, chat_key)
         sent = await self._deliver(turn)
-        if event.private:
-            # What the resident typed and what the bot answered, for «Xóa dấu vết». A tap
-            # brings no new message: its message is the bot's, recorded when it was sent.
-            typed = event.message_id if event.kind is not EventKind.CHOICE else None
-            ids = [typed, *sent] if typed else sent
-            await traces.remember(self.services, event.channel, event.chat, ids)
+        for after in self.middlewares.after_delivery:
+            await after(turn, sent)
         for work in turn.after_commit:
             try:
                 await work()
@@ -167,16 +164,11 @@ class Dispatcher:
             awaiting=state.awaiting if state else None,
         )
 
-    async def _slow_down(self, event: Inbound, chat_key: str) -> Turn:
+    async def _answer_instead(self, event: Inbound, chat_key: str, answer: Answer) -> Turn:
         # Only the chat's language is read; the draft is not touched.
-        log.warning(
-            "Slowing down %s: over %d a minute",
-            self.services.keyring.pseudonym(event.channel, event.chat),
-            self.limiter.per_minute,
-        )
         async with unit_of_work(self.services.sessions) as session:
             turn = await self._turn(event, chat_key, session)
-            limits.slow_down(turn, self.limiter.resumes_at(event, chat_key))
+            answer(turn)
         return turn
 
     async def _apologise(self, event: Inbound, chat_key: str) -> Turn:
@@ -196,15 +188,8 @@ class Dispatcher:
                 language=language,
                 now=self.services.clock(),
             )
-        if event.private:
-            menu.show_menu(turn, prefix=turn.t("common.error"))
-        elif event.kind is EventKind.CHOICE:
-            turn.notify(turn.t("common.error_group"), alert=True)
-        elif event.kind is EventKind.COMMAND or event.reply_to is not None:
-            # Something addressed to the bot in a group (a command, a reply to a prompt or a
-            # card): say it failed, under it. Chatter that merely passed by gets nothing.
-            reply = Outbound(text=turn.t("common.error_group"), reply_to=event.message_id)
-            turn.send(reply)
+        if self.middlewares.apology is not None:
+            self.middlewares.apology(turn)
         return turn
 
     async def _route(self, turn: Turn) -> None:
@@ -227,8 +212,8 @@ class Dispatcher:
             for handler in handlers:
                 if await handler(turn, parsed[1]):  # type: ignore[operator,index]
                     return
-            if scope is Scope.PRIVATE:
-                menu.show_menu(turn, prefix=turn.t("common.stale_button"))
+            if scope is Scope.PRIVATE and self.middlewares.stale_choice is not None:
+                self.middlewares.stale_choice(turn)
             return
         if event.kind is EventKind.COMMAND:
             for handler in self._commands.get((scope, event.command or ""), []):

@@ -16,8 +16,9 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from handlers import menu
-from handlers.context import Turn
+from handlers.context import Clock, Turn
 from handlers.events import EventKind, Inbound
+from handlers.middleware import HANDLE, IGNORE, Admission, Gate
 from storage import repositories as repo
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,29 @@ class MessageLimiter:
         self._swept = now
         for key in [k for k, w in self._windows.items() if w.start + MINUTE <= now]:
             del self._windows[key]
+
+
+def minute_gate(limiter: MessageLimiter, clock: Clock) -> Gate:
+    """Return the gate (a middleware, bot/app.py) that counts each event before its line.
+
+    Over the limit, the first event is answered once, by ``slow_down``; the rest of the
+    minute is ignored.
+    """
+
+    def gate(event: Inbound, chat_key: str, waiting: int) -> Admission:
+        verdict = limiter.admit(event, chat_key, clock(), waiting=waiting)
+        if verdict is Verdict.HANDLE:
+            return HANDLE
+        if verdict is Verdict.IGNORE:
+            return IGNORE
+
+        def answer(turn: Turn) -> None:
+            log.warning("Slowing down %s: over %d a minute", turn.pseudonym, limiter.per_minute)
+            slow_down(turn, limiter.resumes_at(event, chat_key))
+
+        return Admission(instead=answer)
+
+    return gate
 
 
 def slow_down(turn: Turn, resumes_at: datetime | None) -> None:

@@ -70,6 +70,20 @@ async def remember(
         )
 
 
+async def remember_turn(turn: Turn, sent: Sequence[str]) -> None:
+    """Record what the resident typed and what the bot answered, for «Xóa dấu vết».
+
+    A middleware (bot/app.py), run once the turn's replies are out. A tap brings no new
+    message: its message is the bot's, recorded when it was sent.
+    """
+    event = turn.event
+    if not event.private:
+        return
+    typed = event.message_id if event.kind is not EventKind.CHOICE else None
+    ids = [typed, *sent] if typed else list(sent)
+    await remember(turn.services, event.channel, event.chat, ids)
+
+
 async def purge(services: Services) -> int:
     """Forget messages older than Telegram's 48 hours: they can no longer be deleted."""
     async with unit_of_work(services.sessions) as session:

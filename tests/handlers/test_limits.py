@@ -296,7 +296,7 @@ async def test_counters_hold_keyed_hashes_never_the_chat_id(
     ]
     assert {row.chat_key for row in rows} == {chat_key}
     sentinel = runtime.services.keyring.chat_key("telegram", "5550000001")
-    assert runtime.dispatcher.limiter.keys() == {chat_key, sentinel}
+    assert runtime.limiter.keys() == {chat_key, sentinel}
     for row in rows:
         assert str(resident.chat_id) not in repr(row)
 
