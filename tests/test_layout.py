@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import re
 from pathlib import Path
+from typing import Final
 
 import pytest
 
@@ -29,6 +30,65 @@ def imported_modules(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module:
             names.add(node.module.split(".")[0])
     return names
+
+
+def imported_names(path: Path) -> set[str]:
+    """Return every module a file imports, by full name; ``from a import b`` gives a.b too."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+            names |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return names
+
+
+# Layers point down: bot/ → broadcasts/ → handlers/ → storage/.
+BELOW: Final = {
+    "bot": {"broadcasts", "handlers", "storage"},
+    "broadcasts": {"handlers", "storage"},
+    "handlers": {"storage"},
+    "storage": set(),
+}
+# What the dispatcher may use: the turn, the events, the router, text and language helpers,
+# the settings and the middleware hooks. Every feature is handed to it by bot/app.py.
+DISPATCH_CORE: Final = {
+    "handlers.context",
+    "handlers.events",
+    "handlers.i18n",
+    "handlers.middleware",
+    "handlers.router",
+    "handlers.settings",
+    "handlers.text",
+}
+
+
+def test_the_import_reader_sees_imports() -> None:
+    assert {"handlers.menu", "handlers.context.Turn", "storage"} <= imported_names(
+        ROOT / "handlers" / "tips.py"
+    )
+    assert "broadcasts.engine" in imported_names(ROOT / "bot" / "app.py")
+
+
+def test_layers_point_down() -> None:
+    wrong = sorted(
+        f"{path.relative_to(ROOT)} imports {name}"
+        for layer, allowed in BELOW.items()
+        for path in (ROOT / layer).rglob("*.py")
+        for name in imported_names(path)
+        if name.split(".")[0] in BELOW and name.split(".")[0] not in allowed | {layer}
+    )
+    assert wrong == []
+
+
+def test_the_dispatcher_knows_no_feature() -> None:
+    for module in ("dispatch", "middleware"):
+        path = ROOT / "handlers" / f"{module}.py"
+        ours = {n for n in imported_names(path) if n.split(".")[0] in BELOW}
+        modules = {".".join(n.split(".")[:2]) for n in ours if n.startswith("handlers.")}
+        assert modules <= DISPATCH_CORE, f"{module}.py imports {modules - DISPATCH_CORE}"
 
 
 @pytest.mark.parametrize("path", NEUTRAL, ids=lambda p: str(p.relative_to(ROOT)))
