@@ -565,15 +565,11 @@ async def submit(turn: Turn, state: DraftState) -> None:
         ],
         contact_sealer=seal if data.contact else None,
         now=turn.now,
-    )
-    assert tip.id is not None
-    await queue_repo.set_triage(
-        session=turn.session,
-        tip_id=tip.id,
         priority=assessment.priority.value,
         flags=[{"code": flag.code, "rule": flag.rule} for flag in assessment.flags],
+        sender_tag=sender,
     )
-    await queue_repo.set_sender(session=turn.session, tip_id=tip.id, sender_tag=sender)
+    assert tip.id is not None
     await limits.count_tip(turn)
     await repo.delete_draft(session=turn.session, chat_key=turn.chat_key)
     log.info(

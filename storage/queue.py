@@ -125,11 +125,6 @@ async def set_triage(
     await session.exec(_update_tip(tip_id).values(priority=priority, flags=flags))
 
 
-async def set_sender(*, session: AsyncSession, tip_id: int, sender_tag: str) -> None:
-    """Store the keyed-hash tag of a tip's sender (for duplicates and blocking)."""
-    await session.exec(_update_tip(tip_id).values(sender_tag=sender_tag))
-
-
 async def add_event(
     *,
     session: AsyncSession,

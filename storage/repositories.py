@@ -111,8 +111,12 @@ async def create_tip(
     attachments: Sequence[AttachmentIn],
     contact_sealer: Any | None,
     now: datetime,
+    priority: str = "normal",
+    flags: Sequence[dict[str, str]] = (),
+    sender_tag: str | None = None,
 ) -> Tip:
-    """Store a tip with its attachments and, when given, its sealed contact link.
+    """Store a tip, in one INSERT with its triage and sender tag, then its attachments and,
+    when given, its sealed contact link.
 
     ``contact_sealer`` is a callable from the new tip's id to the sealed bytes: the seal is
     bound to the id, which only exists once the row is flushed.
@@ -122,6 +126,9 @@ async def create_tip(
         update={
             "receipt_hash": receipt_hash,
             "attachment_count": len(attachments),
+            "priority": priority,
+            "flags": list(flags),
+            "sender_tag": sender_tag,
             "created_at": now,
             "updated_at": now,
         },

@@ -7,6 +7,7 @@ import json
 import logging
 
 import pytest
+from sqlalchemy import event
 from sqlmodel import col, select
 
 from bot.app import Runtime
@@ -94,6 +95,36 @@ async def test_an_urgent_tip_rings_and_is_pinned_a_normal_one_stays_quiet(
     normal = await officers.sees()
     assert "🟢 Thường" in normal.text
     assert normal.silent and not normal.pinned
+
+
+async def test_a_tip_is_stored_in_one_insert_with_its_priority_flags_and_sender(
+    resident: Person, officers: Group, runtime: Runtime
+) -> None:
+    statements: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(" ".join(statement.split()))
+
+    engine = runtime.services.sessions.kw["bind"].sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        await walk_tip(
+            resident, "⚠️ Ngáo đá, loạn thần (nguy hiểm)", "Thằng con nhà bên ngao da cam dao"
+        )
+        await officers.sees()
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+    inserts = [s for s in statements if s.startswith("INSERT INTO tips ")]
+    assert len(inserts) == 1
+    assert all(column in inserts[0] for column in ("priority", "flags", "sender_tag"))
+    later = [s for s in statements if s.startswith("UPDATE tips SET")]
+    assert not [s for s in later if any(c in s for c in ("priority", "flags", "sender_tag"))]
+    tip = await tip_row(runtime)
+    assert tip.priority == "urgent"
+    assert tip.flags and all(flag["code"] and flag["rule"] for flag in tip.flags)
+    sender = runtime.services.keyring.digest("sender", f"telegram:{resident.chat_id}")
+    assert tip.sender_tag == sender
 
 
 async def test_a_suspected_spam_tip_still_arrives_quietly_and_marked(
