@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Final
 
 from bot.emulator import BotApiEmulator, EmuChat, EmuMessage, EmuUser
 
 Settle = Callable[[], Awaitable[None]]
+# How long a person waits for the bot's next message. A passing test never waits it out; it
+# is long because CI shares its two cores, and a failing test dumps the chat when it ends.
+TIMEOUT: Final = 20.0
 
 
 async def _nothing() -> None:
@@ -33,7 +37,7 @@ class Person:
             return await self.emulator.send_command(self.user, command, args=args)
         return await self.emulator.send_text(self.user, text)
 
-    async def sees(self, timeout: float = 5.0) -> EmuMessage:  # noqa: ASYNC109
+    async def sees(self, timeout: float = TIMEOUT) -> EmuMessage:  # noqa: ASYNC109
         """Return the next message the bot sends this person, once the bot is done with it."""
         message = await self.emulator.next_bot_message(self.chat_id, timeout=timeout)
         await self.settle()
@@ -72,7 +76,7 @@ class Group:
         """The group's id."""
         return self.chat.id
 
-    async def sees(self, timeout: float = 5.0) -> EmuMessage:  # noqa: ASYNC109
+    async def sees(self, timeout: float = TIMEOUT) -> EmuMessage:  # noqa: ASYNC109
         """Return the next message the bot posts in the group, once the bot is done with it."""
         message = await self.emulator.next_bot_message(self.chat_id, timeout=timeout)
         await self.settle()
