@@ -326,14 +326,17 @@ class Runtime:
         if self.scheduler.running:
             # APScheduler cancels running asyncio jobs on shutdown: let them finish first.
             self.scheduler.pause()
+        running = [*self._jobs, *self._tasks]
         try:
             async with asyncio.timeout(self.settings.bot.stop_seconds):
                 await self.dispatcher.idle()
-                await asyncio.gather(*self._jobs, *self._tasks, return_exceptions=True)
+                if running:
+                    # asyncio.wait, not gather: a timeout must not cancel them unseen.
+                    await asyncio.wait(running)
                 if self.application.running:
                     await self.application.stop()
         except TimeoutError:
-            unfinished = [task for task in (*self._jobs, *self._tasks) if not task.done()]
+            unfinished = [task for task in running if not task.done()]
             log.warning(
                 "Stopped after %g s with %d job(s) unfinished; the next leader takes them up",
                 self.settings.bot.stop_seconds,
