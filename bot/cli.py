@@ -95,6 +95,12 @@ async def _serve(settings: Settings, secret: bytes, token: str) -> None:
         loop.add_signal_handler(signum, stop.set)
     try:
         await server.start()
+    except WebhookListenError as error:
+        if frontend is not None:
+            await services.sessions.kw["bind"].dispose()
+            raise
+        # Polling needs no server: run on, only without /healthz and /metrics.
+        log.warning("%s Polling goes on without /healthz and /metrics.", error)
     except BaseException:
         await services.sessions.kw["bind"].dispose()
         raise

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -149,3 +151,31 @@ async def test_stopping_is_bounded_when_a_job_waits_for_hours(
         await own_runtime.stop()
     assert running.cancelled() or running.done()
     assert "Stopped after 0.5 s with 1 job(s) unfinished" in caplog.text
+
+
+async def test_the_command_line_refuses_a_second_process_on_sqlite(tmp_path: Path) -> None:
+    database = tmp_path / "homthu.db"
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[bot]\ndata_dir = "{tmp_path}"\n[database]\nurl = "sqlite+aiosqlite:///{database}"\n'
+        '[[wards]]\ncode = "w"\nname = "Phường Đông Cương"\nofficer_chat_id = -1001\n'
+        'officers = [1]\nareas = ["Khu phố 1"]\n',
+        encoding="utf-8",
+    )
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("HOMTHU_", "TELEGRAM_"))}
+    env = {
+        **keep,
+        "HOMTHU_CONFIG": str(config),
+        "TELEGRAM_BOT_TOKEN": TOKEN,
+        "HOMTHU_SECRET_KEY": SECRET.decode(),
+    }
+    with single_process(f"sqlite+aiosqlite:///{database}"):  # the first process, running
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "run", env=env, stderr=asyncio.subprocess.PIPE
+        )
+        _, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 2
+    assert err.decode().splitlines() == [
+        f"Cannot start: Another bot process is already running on {database}; SQLite serves "
+        "one process only: stop the other one, or use PostgreSQL to run several."
+    ]

@@ -6,13 +6,14 @@ import io
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
 import pytest
 from sqlmodel import select
 
 from bot.app import Runtime, database_answers, open_services
-from bot.config import Settings
+from bot.config import ConfigError, Settings, load_settings
 from bot.emulator import BotApiEmulator
 from bot.runners import TelegramWebhook
 from bot.webhook import WebhookServer
@@ -208,3 +209,42 @@ async def test_malformed_json_is_refused_and_the_bot_goes_on(
     assert await webhook_bot.post(b'{"update_id": 80, "message": {"chat": 5}}') == (200, "ok")
     welcome = await person.says("/start")
     assert "Hòm thư tố giác ma túy" in welcome.text
+
+
+def test_webhook_mode_needs_its_address_and_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[telegram]\nmode = "webhook"\n[[wards]]\ncode = "w"\nname = "Phường Đông Cương"\n'
+        'officer_chat_id = -1001\nofficers = [1]\nareas = ["Khu phố 1"]\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    assert caught.value.lines == [
+        f'{path}: webhook.public_url: is empty, and telegram.mode is "webhook"; use the '
+        'https:// address your reverse proxy serves, e.g. "https://bot.example.org".',
+        "environment variable TELEGRAM_WEBHOOK_SECRET: is missing, and telegram.mode is "
+        '"webhook"; set it to 32 or more random letters, digits, _ or -, e.g. the output of '
+        "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`.",
+    ]
+
+    monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", "has spaces and a secret")
+    monkeypatch.setenv("HOMTHU_WEBHOOK__PUBLIC_URL", "http://bot.example.org")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    assert caught.value.lines == [
+        'environment variable HOMTHU_WEBHOOK__PUBLIC_URL: "http://bot.example.org" is not an '
+        "https:// address; use the https:// address your reverse proxy serves, e.g. "
+        '"https://bot.example.org".',
+        "environment variable TELEGRAM_WEBHOOK_SECRET: is not 1 to 256 letters, digits, _ or -; "
+        "set it to 32 or more random letters, digits, _ or -, e.g. the output of "
+        "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`.",
+    ]
+
+    monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", WEBHOOK_SECRET)
+    monkeypatch.setenv("HOMTHU_WEBHOOK__PUBLIC_URL", "https://bot.example.org/")
+    settings = load_settings(path)
+    assert settings.webhook.public_url == "https://bot.example.org"
+    assert settings.telegram.mode == "webhook"
