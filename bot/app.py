@@ -126,7 +126,6 @@ async def prepare(settings: Settings, *, secret: bytes, clock: Clock = utc_now) 
 async def database_answers(services: Services) -> None:
     """Ask the database the simplest question (for /healthz); raise if it does not answer."""
     async with services.sessions() as session:
-        await session.connection()
         await session.exec(sa_select(1))
 
 
