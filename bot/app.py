@@ -190,7 +190,7 @@ class Runtime:
                 # Once the replies are out: the messages of the turn, for «Xóa dấu vết».
                 after_delivery=(traces.remember_turn,),
                 # A turn that failed (rolled back), and a tap no router took.
-                apology=apology.apologise,
+                apology=metrics.counting(apology.apologise),
                 stale_choice=apology.stale_choice,
             ),
         )

@@ -16,9 +16,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from handlers.context import Services
+from handlers.context import Services, Turn
 from handlers.dispatch import Dispatcher
 from handlers.events import Inbound
+from handlers.middleware import Answer
 from storage.db import unit_of_work
 from storage.models import Broadcast, BroadcastStatus, Delivery, DeliveryStatus, Tip, TipStatus
 
@@ -38,6 +39,12 @@ TURN_SECONDS: Final = Histogram(
     "homthu_turn_seconds",
     "Time from an event reaching the dispatcher to its answers being sent",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    registry=REGISTRY,
+)
+TURNS_FAILED: Final = Counter(
+    "homthu_turns_failed",
+    "Turns that failed and were rolled back (the person got the apology), by event kind",
+    ["kind"],
     registry=REGISTRY,
 )
 WEBHOOK_REQUESTS: Final = Counter(
@@ -110,6 +117,16 @@ class CountedDispatcher(Dispatcher):
         finally:
             TURN_SECONDS.observe(time.perf_counter() - started)
             UPDATES.labels(event.kind.value, outcome).inc()
+
+
+def counting(apology: Answer) -> Answer:
+    """The dispatcher's apology middleware, counting the failed turns it answers."""
+
+    def apologise(turn: Turn) -> None:
+        TURNS_FAILED.labels(turn.event.kind.value).inc()
+        apology(turn)
+
+    return apologise
 
 
 async def read_database(services: Services) -> None:

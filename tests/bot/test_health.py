@@ -17,6 +17,7 @@ from bot.webhook import WebhookServer
 from chat import Group, Person
 from handlers.events import DeliveryReason, EventKind
 from handlers.settings import WebhookSection
+from storage import repositories as repo
 from storage.db import create_engine, session_factory
 from storage.models import BroadcastStatus, DeliveryStatus, TipStatus
 from tests_support import send_tip
@@ -102,6 +103,7 @@ async def test_metrics_count_the_work_and_name_no_one(
     assert after[("homthu_cards_pending_oldest_seconds", ())] == 0
     assert after[("homthu_leader", ())] == 1
     assert grew("homthu_job_runs_total", job="purge-drafts", outcome="ok") == 1
+    assert grew("homthu_turns_failed_total", kind="text") == 0
 
     # Nobody can be named or counted: no person, chat, words or pseudonym in it...
     services = runtime.services
@@ -141,3 +143,18 @@ async def test_metrics_count_the_work_and_name_no_one(
         for label, value in labels:
             assert label in allowed, (name, label)
             assert allowed[label] is None or value in allowed[label], (name, label, value)
+
+
+async def test_a_failed_turn_is_counted_by_its_kind(
+    server: WebhookServer, resident: Person, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def unreachable(**_: object) -> None:
+        raise ConnectionRefusedError("database down")
+
+    before = samples((await get(server.url + "/metrics"))[1])
+    monkeypatch.setattr(repo, "get_chat_state", unreachable)
+    sorry = await resident.says("xin chào")
+    assert "Xin lỗi" in sorry.text
+    after = samples((await get(server.url + "/metrics"))[1])
+    key = ("homthu_turns_failed_total", (("kind", "text"),))
+    assert after[key] - before.get(key, 0) == 1
