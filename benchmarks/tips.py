@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/tips.py [--tips 500] [--residents 100] [--latency-ms 0]
                                         [--database URL | --postgres] [--limits] [--timeout 300]
+                                        [--webhook]
 
 Starts the Bot API emulator in-process on loopback and the real bot (``bot.app.Runtime``: the
 PTB Application over HTTP, long polling) against it. Each simulated resident walks the whole
@@ -18,6 +19,9 @@ Database:
   --database URL  an existing, EMPTY database (e.g. postgresql+asyncpg://postgres@127.0.0.1/
                   homthu_bench): the schema is migrated to head, but tips already stored there
                   would be re-posted as cards and spoil the counts.
+
+--webhook: the emulator posts updates to the bot's webhook server (as Telegram does in webhook
+mode) instead of the bot long-polling.
 
 --limits turns on the emulator's Telegram-like send limits (20 messages a minute to a group):
 500 cards then need about 25 minutes, so use it with a few dozen tips or a longer --timeout.
@@ -46,10 +50,14 @@ from bot.app import Runtime, open_services
 from bot.config import Settings
 from bot.emulator import BotApiEmulator, EmuMessage, EmuUser
 from bot.emulator.faults import Limits
+from bot.runners import TelegramWebhook
+from bot.webhook import WebhookServer
+from handlers.settings import WebhookSection
 from storage.db import upgrade_async
 
 TOKEN: Final = "123456:AAH-benchmark-token-never-logged"
 SECRET: Final = b"benchmark-secret-key-with-32-characters!!"
+WEBHOOK_SECRET: Final = "benchmark-webhook-secret"
 GROUP_ID: Final = -1001234567890
 FIRST_RESIDENT_ID: Final = 6_000_000_000
 AREAS: Final = [f"Khu phố {n}" for n in range(1, 11)]
@@ -193,7 +201,7 @@ async def run(args: argparse.Namespace) -> None:
                 "tips_per_day": 1_000_000,
                 "messages_per_minute": 1_000_000,
             }
-            async with running_bot(emulator, url, limits=unlimited):
+            async with running_bot(emulator, url, webhook=args.webhook, limits=unlimited):
                 await measure(args, emulator, recorder, backend)
         finally:
             await emulator.stop()
@@ -201,7 +209,7 @@ async def run(args: argparse.Namespace) -> None:
 
 @asynccontextmanager
 async def running_bot(
-    emulator: BotApiEmulator, url: str, **sections: dict[str, object]
+    emulator: BotApiEmulator, url: str, *, webhook: bool = False, **sections: dict[str, object]
 ) -> AsyncIterator[Runtime]:
     """The real bot for one ward, against the emulator and the database, with its data dir."""
     with tempfile.TemporaryDirectory(prefix="homthu-bench-data-") as data_dir:
@@ -225,11 +233,21 @@ async def running_bot(
         )
         emulator.add_group(GROUP_ID, "CA phường Đông Cương")
         runtime = Runtime(settings, await open_services(settings, secret=SECRET), token=TOKEN)
-        await runtime.start()
+        server = WebhookServer(WebhookSection(port=0))
+        frontend = None
+        if webhook:
+            frontend = TelegramWebhook(
+                runtime.application, runtime.services, secret=WEBHOOK_SECRET, public_url=""
+            )
+            server.route(TelegramWebhook.PATH, frontend.handle)
+            await server.start()
+            frontend.url = server.url + TelegramWebhook.PATH
+        await runtime.start(frontend=frontend)
         try:
             yield runtime
         finally:
             await runtime.stop()
+            await server.stop()
 
 
 async def measure(
@@ -294,6 +312,7 @@ homthu tip benchmark
   residents              {args.residents} concurrent, {max(shares)} tips each at most
   database               {backend}
   Bot API latency        {args.latency_ms:g} ms per call{limits}
+  updates by             {"webhook" if args.webhook else "long polling"}
   wall time              {wall:.2f} s (last receipt at {flows_done - started:.2f} s)
   throughput             {rate:.1f} tips/s (whole 8-step flows, until the last card)
   {figures("Gửi → card in group", to_card)}
@@ -318,6 +337,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     add_database_options(parser)
     parser.add_argument("--latency-ms", type=float, default=0.0, help="delay per Bot API call")
     parser.add_argument("--limits", action="store_true", help="Telegram-like send limits")
+    parser.add_argument("--webhook", action="store_true", help="updates by webhook, not polling")
     parser.add_argument("--timeout", type=float, default=300.0, help="give up after (s)")
     args = parser.parse_args(argv)
     if args.tips < 1 or args.residents < 1:

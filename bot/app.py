@@ -13,12 +13,16 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlmodel import SQLModel
+from sqlmodel import select as sa_select
 from telegram import BotCommand, BotCommandScopeChat
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder
 
+from bot import metrics
 from bot.channels import telegram as telegram_channel
 from bot.config import Settings
+from bot.leader import Leadership
+from bot.runners import Frontend, TelegramPolling
 from broadcasts import compose, engine, schedule
 from handlers import (
     apology,
@@ -37,14 +41,13 @@ from handlers import (
     traces,
 )
 from handlers.context import Clock, Services, utc_now
-from handlers.dispatch import Dispatcher
 from handlers.i18n import LANGUAGES, Catalogue
 from handlers.middleware import Middlewares
 from handlers.router import Router
-from storage import keys
+from storage import inbound, keys
 from storage import repositories as repo
 from storage.crypto import Keyring
-from storage.db import create_engine, session_factory, unit_of_work
+from storage.db import create_engine, session_factory, startup_lock, unit_of_work, upgrade_async
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +79,8 @@ REPOST_SECONDS: Final = 30
 PURGE_MINUTES: Final = 30
 # Message ids are kept by the hour: a purge every few minutes keeps none past its 48 hours.
 TRACES_PURGE_MINUTES: Final = 5
+# Telegram gives up on an update after a day of failed deliveries; two days is more than enough.
+SEEN_UPDATES_KEPT: Final = timedelta(days=2)
 
 
 async def open_services(settings: Settings, *, secret: bytes, clock: Clock = utc_now) -> Services:
@@ -107,6 +112,31 @@ async def open_services(settings: Settings, *, secret: bytes, clock: Clock = utc
     return services
 
 
+async def prepare(settings: Settings, *, secret: bytes, clock: Clock = utc_now) -> Services:
+    """Migrate the database and open the services, one process at a time.
+
+    Processes started together on one PostgreSQL database wait for each other here, so that
+    one migrates, creates the first data key and checks the secret key before the next looks.
+    """
+    async with startup_lock(settings.database.url):
+        await upgrade_async(settings.database.url)
+        return await open_services(settings, secret=secret, clock=clock)
+
+
+async def database_answers(services: Services) -> None:
+    """Ask the database the simplest question (for /healthz); raise if it does not answer."""
+    async with services.sessions() as session:
+        await session.exec(sa_select(1))
+
+
+async def forget_seen_updates(services: Services) -> int:
+    """Forget the webhook update ids older than any platform's retries."""
+    async with unit_of_work(services.sessions) as session:
+        return await inbound.forget_seen(
+            session=session, before=services.clock() - SEEN_UPDATES_KEPT
+        )
+
+
 async def purge_stale_drafts(services: Services) -> int:
     """Delete unfinished tips nobody touched for ``draft_ttl_hours``: they hold tip text."""
     ttl = timedelta(hours=services.settings.limits.draft_ttl_hours)
@@ -126,7 +156,7 @@ async def refresh_keys(services: Services) -> int:
 
 
 class Runtime:
-    """The running bot: Telegram polling, the dispatcher and the scheduled jobs."""
+    """The running bot: the dispatcher, the scheduled jobs, and a frontend bringing updates."""
 
     def __init__(self, settings: Settings, services: Services, *, token: str) -> None:
         self.settings = settings
@@ -150,7 +180,7 @@ class Runtime:
                 user for ward in settings.wards for user in (*ward.officers, *ward.supervisors)
             },
         )
-        self.dispatcher = Dispatcher(
+        self.dispatcher = metrics.CountedDispatcher(
             services,
             ROUTERS,
             Middlewares(
@@ -160,12 +190,15 @@ class Runtime:
                 # Once the replies are out: the messages of the turn, for «Xóa dấu vết».
                 after_delivery=(traces.remember_turn,),
                 # A turn that failed (rolled back), and a tap no router took.
-                apology=apology.apologise,
+                apology=metrics.counting(apology.apologise),
                 stale_choice=apology.stale_choice,
             ),
         )
         telegram_channel.register(self.application, self.dispatcher)
         self.scheduler = AsyncIOScheduler(timezone=settings.bot.tz)
+        self.frontend: Frontend = TelegramPolling(self.application, settings.telegram)
+        self.leadership = Leadership(settings.database.url, self._lead)
+        self._jobs_on = True
         self._tasks: set[asyncio.Task[object]] = set()
         self._jobs: set[asyncio.Task[object]] = set()
 
@@ -204,23 +237,27 @@ class Runtime:
             try:
                 await job(self.services)
             except Exception as error:
+                metrics.JOB_RUNS.labels(name, "failed").inc()
                 log.error("Job %s failed: %s", name, type(error).__name__)
+            else:
+                metrics.JOB_RUNS.labels(name, "ok").inc()
             finally:
                 self._jobs.discard(task)
 
         self.scheduler.add_job(run, trigger, id=name, max_instances=1, coalesce=True)
 
-    async def start(self, *, jobs: bool = True) -> None:
-        """Connect to Telegram, start polling and the jobs, and post what is pending."""
+    async def start(self, *, jobs: bool = True, frontend: Frontend | None = None) -> None:
+        """Connect to Telegram, take updates (polling unless told), and lead the jobs if free.
+
+        Only one process of a cluster runs the scheduled jobs (bot/leader.py); the others
+        take their turn when it stops or dies.
+        """
         await self.application.initialize()
         await self._set_commands()
         await self.application.start()
-        assert self.application.updater is not None
-        await self.application.updater.start_polling(
-            poll_interval=0.0,
-            timeout=timedelta(seconds=self.settings.telegram.poll_timeout),
-            allowed_updates=["message", "callback_query"],
-        )
+        if frontend is not None:
+            self.frontend = frontend
+        await self.frontend.start()
         digest = self.settings.triage.digest_at
         self._schedule(cards.post_pending, IntervalTrigger(seconds=REPOST_SECONDS), "repost-cards")
         self._schedule(purge_stale_drafts, IntervalTrigger(minutes=PURGE_MINUTES), "purge-drafts")
@@ -249,33 +286,66 @@ class Runtime:
             CronTrigger(hour=digest.hour, minute=digest.minute, timezone=self.settings.bot.tz),
             "morning-digest",
         )
-        # Tests start paused: their clock is a fake one, and jobs are called by hand.
-        self.scheduler.start(paused=not jobs)
-        self._background(cards.post_pending(self.services))
-        if jobs:
-            # Tests run with a fake clock and call the jobs themselves.
-            self._background(schedule.run_at_start(self.services))
-            # A bot that was down at night purges at start instead of waiting a day.
-            self._background(retention.purge_closed(self.services))
+        self._schedule(forget_seen_updates, IntervalTrigger(hours=1), "forget-seen-updates")
+        # Paused until this process leads. Tests keep it paused: their clock is a fake one,
+        # and they call the jobs by hand.
+        self._jobs_on = jobs
+        self.scheduler.start(paused=True)
+        await self.leadership.step()
+        self.leadership.run()
         log.info(
             "Bot @%s is running for %d ward(s)",
             self.application.bot.username,
             len(self.settings.wards),
         )
 
+    async def _lead(self, leader: bool) -> None:
+        """Run the jobs while this process leads the cluster; pause them when it no longer does."""
+        if not leader:
+            self.scheduler.pause()
+            return
+        if self._jobs_on:
+            self.scheduler.resume()
+        self._background(cards.post_pending(self.services))
+        if self._jobs_on:
+            # Tests run with a fake clock and call the jobs themselves.
+            self._background(schedule.run_at_start(self.services))
+            # A bot that was down at night purges at start instead of waiting a day.
+            self._background(retention.purge_closed(self.services))
+
     async def stop(self) -> None:
-        """Stop polling and jobs, finish what is in flight, and close connections."""
-        updater = self.application.updater
-        if updater is not None and updater.running:
-            await updater.stop()
-        await self.dispatcher.idle()
+        """Stop taking updates, finish turns, sends and jobs in progress, and disconnect.
+
+        Whatever is still running after [bot] stop_seconds is cut: a turn rolls back (the
+        resident's message is answered by the apology or not at all, never half-stored),
+        and a broadcast's claimed copies are taken up again by the next leader.
+        """
+        await self.frontend.stop()
+        await self.leadership.close()
         if self.scheduler.running:
             # APScheduler cancels running asyncio jobs on shutdown: let them finish first.
             self.scheduler.pause()
-            await asyncio.gather(*self._jobs, return_exceptions=True)
+        running = [*self._jobs, *self._tasks]
+        try:
+            async with asyncio.timeout(self.settings.bot.stop_seconds):
+                await self.dispatcher.idle()
+                if running:
+                    # asyncio.wait, not gather: a timeout must not cancel them unseen.
+                    await asyncio.wait(running)
+                if self.application.running:
+                    await self.application.stop()
+        except TimeoutError:
+            unfinished = [task for task in running if not task.done()]
+            log.warning(
+                "Stopped after %g s with %d job(s) unfinished; the next leader takes them up",
+                self.settings.bot.stop_seconds,
+                len(unfinished),
+            )
+            for task in unfinished:
+                task.cancel()
+            await asyncio.gather(*unfinished, return_exceptions=True)
+        if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.application.running:
             await self.application.stop()
         await self.application.shutdown()

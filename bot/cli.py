@@ -14,18 +14,22 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import SQLModel
 
-from bot.app import Runtime, open_services
+from bot import metrics
+from bot.app import Runtime, database_answers, prepare
 from bot.channels import telegram as telegram_channel
 from bot.config import ConfigError, Settings, load_settings, token_missing_message
 from bot.keyfile import load_secret_key
 from bot.logs import setup_logging
 from bot.playground import ListenError
 from bot.playground import serve as serve_playground
+from bot.runners import TelegramWebhook
+from bot.webhook import ListenError as WebhookListenError
+from bot.webhook import WebhookServer
 from broadcasts import engine, schedule
 from handlers.context import Services
 from storage import broadcasts as broadcast_repo
 from storage import keys
-from storage.db import unit_of_work, upgrade
+from storage.db import AlreadyServed, single_process, startup_lock, unit_of_work, upgrade_async
 from storage.keys import WrongSecretKey
 from storage.models import DeliveryStatus
 
@@ -67,17 +71,47 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _serve(settings: Settings, secret: bytes, token: str) -> None:
-    runtime = Runtime(settings, await open_services(settings, secret=secret), token=token)
+    """Run the bot until SIGTERM or Ctrl+C: the core, its frontend and the HTTP server."""
+    services = await prepare(settings, secret=secret)
+    runtime = Runtime(settings, services, token=token)
+    server = WebhookServer(
+        settings.webhook,
+        health=lambda: database_answers(services),
+        before_metrics=lambda: metrics.read_database(services),
+    )
+    frontend = None
+    if settings.telegram.mode == "webhook":
+        assert settings.telegram_webhook_secret is not None
+        frontend = TelegramWebhook(
+            runtime.application,
+            services,
+            secret=settings.telegram_webhook_secret.get_secret_value(),
+            public_url=settings.webhook.public_url,
+        )
+        server.route(TelegramWebhook.PATH, frontend.handle)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    await runtime.start()
     try:
+        await server.start()
+    except WebhookListenError as error:
+        if frontend is not None:
+            await services.sessions.kw["bind"].dispose()
+            raise
+        # Polling needs no server: run on, only without /healthz and /metrics.
+        log.warning("%s Polling goes on without /healthz and /metrics.", error)
+    except BaseException:
+        await services.sessions.kw["bind"].dispose()
+        raise
+    try:
+        await runtime.start(frontend=frontend)
         await stop.wait()
     finally:
         log.info("Stopping")
+        server.draining()
         await runtime.stop()
+        await server.stop()
 
 
 def _counts_line(counts: dict[DeliveryStatus, int]) -> str:
@@ -219,7 +253,7 @@ async def broadcast_command(
     arguments: argparse.Namespace, settings: Settings, secret: bytes
 ) -> int:
     """List, send or report on broadcasts, from the operator's terminal."""
-    services = await open_services(settings, secret=secret)
+    services = await prepare(settings, secret=secret)
     try:
         if arguments.action == "list":
             return await _list_broadcasts(services)
@@ -244,7 +278,7 @@ async def broadcast_command(
 
 async def keys_command(settings: Settings, secret: bytes) -> int:
     """Seal every stored tip, answer and address under a new data key."""
-    services = await open_services(settings, secret=secret)
+    services = await prepare(settings, secret=secret)
     try:
         async with unit_of_work(services.sessions) as session:
             report = await keys.rotate(
@@ -280,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
             else [],
         )
         if arguments.command == "db":
-            upgrade(settings.database.url)
+            asyncio.run(_upgrade(settings.database.url))
             log.info("Database is up to date")
             return 0
         secret = load_secret_key(settings)
@@ -292,15 +326,21 @@ def main(argv: list[str] | None = None) -> int:
     except WrongSecretKey as error:
         print(f"Cannot start: {error}.", file=sys.stderr)
         return 2
+    except AlreadyServed as error:
+        print(f"Cannot start: {error}", file=sys.stderr)
+        return 2
+
+
+async def _upgrade(url: str) -> None:
+    async with startup_lock(url):
+        await upgrade_async(url)
 
 
 def _run_command(arguments: argparse.Namespace, settings: Settings, secret: bytes) -> int:
     """Do what the command line asked, once the configuration and the key are sound."""
     if arguments.command == "keys":
-        upgrade(settings.database.url)
         return asyncio.run(keys_command(settings, secret))
     if arguments.command == "broadcast":
-        upgrade(settings.database.url)
         try:
             return asyncio.run(broadcast_command(arguments, settings, secret))
         except KeyboardInterrupt:
@@ -311,15 +351,20 @@ def _run_command(arguments: argparse.Namespace, settings: Settings, secret: byte
         if arguments.command == "run":
             print(token_missing_message(), file=sys.stderr)
             print("Starting the local playground instead.\n", file=sys.stderr, flush=True)
-        upgrade(settings.database.url)
         try:
-            asyncio.run(serve_playground(settings, secret))
+            with single_process(settings.database.url):
+                asyncio.run(_upgrade(settings.database.url))
+                asyncio.run(serve_playground(settings, secret))
         except ListenError as error:
             print(error, file=sys.stderr)
             return 2
         return 0
     # End of playground.
-    upgrade(settings.database.url)
     token = settings.telegram_bot_token.get_secret_value()
-    asyncio.run(_serve(settings, secret, token))
+    try:
+        with single_process(settings.database.url):
+            asyncio.run(_serve(settings, secret, token))
+    except WebhookListenError as error:
+        print(error, file=sys.stderr)
+        return 2
     return 0

@@ -22,6 +22,7 @@ from handlers.settings import (
     PRIORITIES,
     SECRET_KEY_ENV,
     TOKEN_ENV,
+    WEBHOOK_SECRET_ENV,
     BotSection,
     BroadcastsSection,
     DatabaseSection,
@@ -35,6 +36,7 @@ from handlers.settings import (
     TelegramSection,
     TriageSection,
     Ward,
+    WebhookSection,
 )
 
 __all__ = [
@@ -48,6 +50,7 @@ __all__ = [
     "PRIORITIES",
     "SECRET_KEY_ENV",
     "TOKEN_ENV",
+    "WEBHOOK_SECRET_ENV",
     "BotSection",
     "BroadcastsSection",
     "ConfigError",
@@ -62,6 +65,7 @@ __all__ = [
     "TelegramSection",
     "TriageSection",
     "Ward",
+    "WebhookSection",
     "load_settings",
     "token_missing_message",
 ]
@@ -79,13 +83,23 @@ _SECRET_KEYS: Final = {
 }
 # Error locations whose input must never be echoed: secrets, and URLs that carry passwords.
 _HIDDEN_INPUTS: Final = frozenset(
-    {"telegram_bot_token", TOKEN_ENV, "secret_key", SECRET_KEY_ENV, "database.url"}
+    {
+        "telegram_bot_token",
+        TOKEN_ENV,
+        "secret_key",
+        SECRET_KEY_ENV,
+        "database.url",
+        "telegram_webhook_secret",
+        WEBHOOK_SECRET_ENV,
+    }
 )
 _ENV_ONLY: Final = {
     "telegram_bot_token": TOKEN_ENV,
     TOKEN_ENV: TOKEN_ENV,
     "secret_key": SECRET_KEY_ENV,
     SECRET_KEY_ENV: SECRET_KEY_ENV,
+    "telegram_webhook_secret": WEBHOOK_SECRET_ENV,
+    WEBHOOK_SECRET_ENV: WEBHOOK_SECRET_ENV,
 }
 
 _NEW_WARD_HINT: Final = "add a [[wards]] table for your ward, as in the example config.toml"
@@ -100,6 +114,16 @@ _HINTS: Final = {
         'or "postgresql+asyncpg://user:password@host/dbname"'
     ),
     "playground.port": "use a free TCP port from 1 to 65535, e.g. 8080",
+    "telegram.mode": 'use "polling" (the default) or "webhook"',
+    "webhook.port": "use a free TCP port from 1 to 65535, e.g. 8081",
+    "webhook.public_url": (
+        'use the https:// address your reverse proxy serves, e.g. "https://bot.example.org"'
+    ),
+    "webhook.max_body_bytes": "use a number of bytes, e.g. 1048576",
+    WEBHOOK_SECRET_ENV: (
+        "set it to 32 or more random letters, digits, _ or -, e.g. the output of "
+        "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+    ),
     "limits.max_attachments": (
         "use a number from 1 to 10 (Telegram sends at most 10 files in one album)"
     ),
@@ -194,9 +218,29 @@ def load_settings(path: Path | None = None) -> Settings:
         lines += [_error_line(error, path) for error in exc.errors()]
     except SettingsError as exc:
         lines.append(f"environment: {exc}; fix or unset that variable.")
+    else:
+        lines += _webhook_lines(settings, path)
     if lines:
         raise ConfigError(lines)
     return settings
+
+
+def _webhook_lines(settings: Settings, path: Path) -> list[str]:
+    """What webhook mode needs beyond each value being valid on its own."""
+    if settings.telegram.mode != "webhook":
+        return []
+    lines = []
+    if not settings.webhook.public_url:
+        lines.append(
+            f'{path}: webhook.public_url: is empty, and telegram.mode is "webhook"; '
+            f"{_HINTS['webhook.public_url']}."
+        )
+    if settings.telegram_webhook_secret is None:
+        lines.append(
+            f"environment variable {WEBHOOK_SECRET_ENV}: is missing, and telegram.mode is "
+            f'"webhook"; {_HINTS[WEBHOOK_SECRET_ENV]}.'
+        )
+    return lines
 
 
 def token_missing_message() -> str:

@@ -23,6 +23,9 @@ from storage.models import Category
 
 ENV_PREFIX: Final = "HOMTHU_"
 TOKEN_ENV: Final = "TELEGRAM_BOT_TOKEN"
+WEBHOOK_SECRET_ENV: Final = "TELEGRAM_WEBHOOK_SECRET"
+# What Telegram accepts as a webhook's secret_token (Bot API, setWebhook).
+_WEBHOOK_SECRET: Final = re.compile(r"[A-Za-z0-9_-]{1,256}")
 SECRET_KEY_ENV: Final = "HOMTHU_SECRET_KEY"
 MIN_SECRET_KEY_CHARS: Final = 32
 DATABASE_SCHEMES: Final = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
@@ -43,6 +46,8 @@ class BotSection(BaseModel):
     timezone: str = "Asia/Ho_Chi_Minh"
     data_dir: Path = Path("data")
     log_level: str = "INFO"
+    # On SIGTERM: how long turns, sends and jobs in progress may take before they are cut.
+    stop_seconds: float = Field(default=20, gt=0, le=600)
 
     @field_validator("timezone")
     @classmethod
@@ -74,6 +79,29 @@ class TelegramSection(BaseModel):
     base_url: str = "https://api.telegram.org/bot"
     base_file_url: str = "https://api.telegram.org/file/bot"
     poll_timeout: int = Field(default=30, ge=1, le=60)
+    # "webhook": Telegram posts updates to [webhook] public_url + "/telegram".
+    mode: Literal["polling", "webhook"] = "polling"
+
+
+class WebhookSection(BaseModel):
+    """The one HTTP server for every webhook, /healthz and /metrics, behind a reverse proxy."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field(default="127.0.0.1", min_length=1)
+    # 0 picks a free port, which tests use.
+    port: int = Field(default=8081, ge=0, le=65535)
+    # The https:// address the reverse proxy serves this server at; platforms post there.
+    public_url: str = ""
+    # A Telegram update is a few kilobytes; anything far bigger is refused before it is read.
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
+
+    @field_validator("public_url")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        if value and not value.startswith("https://"):
+            raise ValueError("is not an https:// address")
+        return value.rstrip("/")
 
 
 class DatabaseSection(BaseModel):
@@ -420,8 +448,12 @@ class Settings(BaseSettings):
     playground: PlaygroundSection = PlaygroundSection()
     broadcasts: BroadcastsSection = BroadcastsSection()
     security: SecuritySection = SecuritySection()
+    webhook: WebhookSection = WebhookSection()
     wards: list[Ward] = Field(min_length=1)
     telegram_bot_token: SecretStr | None = Field(default=None, validation_alias=TOKEN_ENV)
+    telegram_webhook_secret: SecretStr | None = Field(
+        default=None, validation_alias=WEBHOOK_SECRET_ENV
+    )
     secret_key: SecretStr | None = Field(default=None, validation_alias=SECRET_KEY_ENV)
 
     @classmethod
@@ -454,6 +486,13 @@ class Settings(BaseSettings):
                 f"has {len(value.get_secret_value())} characters, "
                 f"fewer than {MIN_SECRET_KEY_CHARS}"
             )
+        return value
+
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not _WEBHOOK_SECRET.fullmatch(value.get_secret_value()):
+            raise ValueError("is not 1 to 256 letters, digits, _ or -")
         return value
 
     def ward(self, code: str) -> Ward:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import fcntl
+import os
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, Final
 
@@ -15,12 +17,16 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import NullPool
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.crypto import Keyring
 from storage.sealed import bind_keyring
 
 MIGRATIONS: Final = Path(__file__).with_name("migrations")
+# PostgreSQL advisory lock keys, one per purpose, the same in every process of a deployment.
+STARTUP_LOCK: Final = 0x686F6D74_0001
+LEADER_LOCK: Final = 0x686F6D74_0002
 
 SessionFactory = async_sessionmaker[AsyncSession]
 
@@ -108,3 +114,62 @@ def upgrade(url: str, revision: str = "head") -> None:
 async def upgrade_async(url: str, revision: str = "head") -> None:
     """Apply migrations from inside an event loop (Alembic's env runs its own loop)."""
     await asyncio.to_thread(upgrade, url, revision)
+
+
+def is_postgresql(url: str) -> bool:
+    """Whether the URL names a PostgreSQL database (several processes may share it)."""
+    return make_url(url).get_backend_name() == "postgresql"
+
+
+@asynccontextmanager
+async def startup_lock(url: str) -> AsyncIterator[None]:
+    """Hold PostgreSQL's start-up lock: processes starting together migrate one at a time.
+
+    Without it, three processes started at once on a new database collided in their
+    migrations and each created its own first data key. SQLite needs none (one process).
+    """
+    if not is_postgresql(url):
+        yield
+        return
+    engine = create_async_engine(url, poolclass=NullPool)
+    try:
+        async with engine.connect() as connection:
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await connection.exec_driver_sql(f"SELECT pg_advisory_lock({STARTUP_LOCK})")
+            try:
+                yield
+            finally:
+                await connection.exec_driver_sql(f"SELECT pg_advisory_unlock({STARTUP_LOCK})")
+    finally:
+        await engine.dispose()
+
+
+class AlreadyServed(Exception):
+    """Another process already serves this SQLite database."""
+
+
+@contextmanager
+def single_process(url: str) -> Iterator[None]:
+    """Refuse to serve a SQLite database that another process already serves.
+
+    SQLite's per-minute limits, card lock and jobs live in one process's memory; a second
+    process would post cards twice. The lock is the kernel's, so a killed process frees it.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        yield
+        return
+    ensure_sqlite_directory(url)
+    path = f"{parsed.database}.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise AlreadyServed(
+                f"Another bot process is already running on {parsed.database}; SQLite serves "
+                "one process only: stop the other one, or use PostgreSQL to run several."
+            ) from None
+        yield
+    finally:
+        os.close(fd)

@@ -397,3 +397,15 @@ class ChatTrace(SQLModel, table=True):
     message_id: str = Field(primary_key=True, max_length=32)
     # The hour the message was sent in, not the second: see handlers/traces.py.
     hour: datetime = _timestamp(index=True)
+
+
+# Webhook deliveries already accepted, by the platform's own update id (no person in it): a
+# platform that retries one is answered but not served twice, by whichever process it reaches.
+class SeenUpdate(SQLModel, table=True):
+    """An update a webhook accepted; kept two days, longer than any platform retries."""
+
+    __tablename__ = "seen_updates"
+
+    source: str = Field(primary_key=True, max_length=16)
+    update_id: str = Field(primary_key=True, max_length=64)
+    received_at: datetime = _timestamp(index=True)

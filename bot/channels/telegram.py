@@ -34,6 +34,7 @@ from telegram.error import (
 from telegram.ext import Application, ContextTypes, TypeHandler
 from telegram.request import BaseRequest, HTTPXRequest, RequestData
 
+from bot import metrics
 from bot.config import TelegramSection
 from handlers.dispatch import Dispatcher
 from handlers.events import (
@@ -227,6 +228,12 @@ def _readable(update: object) -> dict[str, Any] | None:
     return update
 
 
+def read_update(data: object, bot: Bot) -> Update | None:
+    """An update as a webhook posted it; one PTB cannot read is reduced to its bare id."""
+    readable = _readable(data)
+    return None if readable is None else Update.de_json(readable, bot)
+
+
 class UpdatesRequest(BaseRequest):
     """The getUpdates connection, which replaces an update PTB cannot read by its bare id.
 
@@ -343,6 +350,7 @@ class TelegramChannel:
             try:
                 return await action()
             except RetryAfter as error:
+                metrics.FLOOD_WAITS.labels(NAME).inc()
                 wait = _retry_after(error)
                 if last or wait > MAX_FLOOD_WAIT:
                     raise DeliveryError(
@@ -376,6 +384,15 @@ class TelegramChannel:
 
     async def send(self, chat: str, message: Outbound, *, patient: bool = True) -> Sent:
         """Send text, or media with a caption, splitting what is over Telegram's limits."""
+        try:
+            sent = await self._send(chat, message, patient=patient)
+        except DeliveryError as error:
+            metrics.SENDS.labels(NAME, error.reason.value).inc()
+            raise
+        metrics.SENDS.labels(NAME, "sent").inc()
+        return sent
+
+    async def _send(self, chat: str, message: Outbound, *, patient: bool) -> Sent:
         reply = (
             ReplyParameters(message_id=int(message.reply_to), allow_sending_without_reply=True)
             if message.reply_to

@@ -22,6 +22,7 @@ from bot.emulator.state import (
     bad_request,
     image_size,
 )
+from bot.emulator.webhooks import WebhookSender
 
 # PTB form-encodes every parameter and JSON-encodes the complex ones, so the names say how to
 # decode them; JSON bodies arrive typed already and pass through the same coercions.
@@ -166,7 +167,7 @@ class BotApi:
 
     def __init__(self, world: World) -> None:
         self.world = world
-        self.webhook_url = ""
+        self.webhook = WebhookSender(world)
         self.commands: dict[tuple[str, str], list[JsonDict]] = {}
         self.methods: dict[str, Method] = {
             "getMe": self.get_me,
@@ -225,7 +226,7 @@ class BotApi:
 
     async def get_updates(self, p: Params) -> list[JsonDict]:
         """getUpdates with Telegram's offset confirmation and long polling."""
-        if self.webhook_url:
+        if self.webhook.url:
             raise ApiError(
                 409,
                 "Conflict: can't use getUpdates method while webhook is active; "
@@ -269,24 +270,41 @@ class BotApi:
         return world.updates[:limit]
 
     async def set_webhook(self, p: Params) -> bool:
-        """setWebhook: stored only; nothing is ever posted to it."""
-        self.webhook_url = str(p.need("url"))
+        """setWebhook: queued updates are posted to the URL from now on, until delivered."""
+        url = str(p.need("url"))
+        secret = p.get("secret_token")
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", str(secret)):
+            raise bad_request("secret token contains unallowed characters")
+        allowed = p.get("allowed_updates")
+        if allowed is not None:
+            self.world.allowed_updates = set(allowed) or None
+        if p.flag("drop_pending_updates"):
+            self.world.updates.clear()
+        self.webhook.set(url, None if secret is None else str(secret), p.get("max_connections"))
         return True
 
     async def delete_webhook(self, p: Params) -> bool:
         """deleteWebhook, optionally dropping pending updates."""
-        self.webhook_url = ""
+        self.webhook.clear()
         if p.flag("drop_pending_updates"):
             self.world.updates.clear()
         return True
 
     async def get_webhook_info(self, p: Params) -> JsonDict:
         """getWebhookInfo."""
-        return {
-            "url": self.webhook_url,
+        info: JsonDict = {
+            "url": self.webhook.url,
             "has_custom_certificate": False,
             "pending_update_count": len(self.world.updates),
         }
+        if self.webhook.url:
+            info["max_connections"] = self.webhook.max_connections
+            if self.world.allowed_updates is not None:
+                info["allowed_updates"] = sorted(self.world.allowed_updates)
+        if self.webhook.last_error_date is not None:
+            info["last_error_date"] = self.webhook.last_error_date
+            info["last_error_message"] = self.webhook.last_error_message
+        return info
 
     async def set_my_commands(self, p: Params) -> bool:
         """setMyCommands with Telegram's command syntax rules."""

@@ -99,6 +99,7 @@ class BotApiEmulator:
         """Release open long polls, then shut the server down."""
         self.api.closing = True
         self.world.changes.notify()
+        await self.api.webhook.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

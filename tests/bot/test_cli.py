@@ -26,6 +26,8 @@ base_file_url = "{base_file_url}"
 poll_timeout = 1
 [database]
 url = "{database}"
+[webhook]
+port = 0
 [[wards]]
 code = "dong-cuong"
 name = "Phường Đông Cương"
