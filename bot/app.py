@@ -20,13 +20,16 @@ from telegram.ext import Application, ApplicationBuilder
 
 from bot import metrics
 from bot.channels import telegram as telegram_channel
+from bot.channels import zalo_oa
 from bot.config import Settings
 from bot.leader import Leadership
 from bot.runners import Frontend, TelegramPolling
+from bot.zalo import ZaloFrontends
 from broadcasts import compose, engine, schedule
 from handlers import (
     apology,
     cards,
+    contact,
     group,
     limits,
     lookup,
@@ -188,13 +191,16 @@ class Runtime:
                 # one chat costs microseconds a message.
                 gates=(limits.minute_gate(self.limiter, services.clock),),
                 # Once the replies are out: the messages of the turn, for «Xóa dấu vết».
-                after_delivery=(traces.remember_turn,),
+                # Then the officers' questions a closed window (Zalo OA) held for this chat.
+                after_delivery=(traces.remember_turn, contact.deliver_held),
                 # A turn that failed (rolled back), and a tap no router took.
                 apology=metrics.counting(apology.apologise),
                 stale_choice=apology.stale_choice,
             ),
         )
         telegram_channel.register(self.application, self.dispatcher)
+        # Zalo residents (OA, bot) when config.toml enables them; officers stay on Telegram.
+        self.zalo = ZaloFrontends(settings, services, self.dispatcher)
         self.scheduler = AsyncIOScheduler(timezone=settings.bot.tz)
         self.frontend: Frontend = TelegramPolling(self.application, settings.telegram)
         self.leadership = Leadership(settings.database.url, self._lead)
@@ -258,6 +264,13 @@ class Runtime:
         if frontend is not None:
             self.frontend = frontend
         await self.frontend.start()
+        await self.zalo.start()
+        if self.zalo.tokens is not None:
+            self._schedule(
+                self.zalo.refresh_tokens,
+                IntervalTrigger(seconds=zalo_oa.REFRESH_EVERY.total_seconds()),
+                "zalo-refresh-tokens",
+            )
         digest = self.settings.triage.digest_at
         self._schedule(cards.post_pending, IntervalTrigger(seconds=REPOST_SECONDS), "repost-cards")
         self._schedule(purge_stale_drafts, IntervalTrigger(minutes=PURGE_MINUTES), "purge-drafts")
@@ -321,6 +334,7 @@ class Runtime:
         and a broadcast's claimed copies are taken up again by the next leader.
         """
         await self.frontend.stop()
+        await self.zalo.stop()
         await self.leadership.close()
         if self.scheduler.running:
             # APScheduler cancels running asyncio jobs on shutdown: let them finish first.
@@ -349,4 +363,5 @@ class Runtime:
         if self.application.running:
             await self.application.stop()
         await self.application.shutdown()
+        await self.zalo.close()
         await self.services.sessions.kw["bind"].dispose()

@@ -89,6 +89,8 @@ async def _serve(settings: Settings, secret: bytes, token: str) -> None:
             public_url=settings.webhook.public_url,
         )
         server.route(TelegramWebhook.PATH, frontend.handle)
+    # Zalo residents' webhooks (OA, bot) on the same server, when config.toml enables them.
+    runtime.zalo.route(server)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -96,7 +98,7 @@ async def _serve(settings: Settings, secret: bytes, token: str) -> None:
     try:
         await server.start()
     except WebhookListenError as error:
-        if frontend is not None:
+        if frontend is not None or runtime.zalo.needs_webhooks:
             await services.sessions.kw["bind"].dispose()
             raise
         # Polling needs no server: run on, only without /healthz and /metrics.

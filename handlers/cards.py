@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Final
 
@@ -174,6 +174,8 @@ async def _post_attachment(
     raises DeliveryError instead, and the repost job tries again.
     """
     caption = _caption(services, tip, item)
+    # A file a resident sent on another chat app is held by that app's adapter.
+    source = services.file_channel(item.file_id)
     if not _is_cleaned(item):
         media = Media(
             kind=EventKind(item.kind.value),
@@ -181,11 +183,13 @@ async def _post_attachment(
             file_name=item.file_name,
             mime_type=item.mime_type,
         )
+        if source is not channel:
+            media = replace(media, file_id="", data=await source.download(item.file_id))
         return await channel.send(
             group, Outbound(text=caption, media=media, reply_to=card_id, silent=True)
         )
     try:
-        picture = await asyncio.to_thread(images.clean, await channel.download(item.file_id))
+        picture = await asyncio.to_thread(images.clean, await source.download(item.file_id))
     except DeliveryError as error:
         if not error.permanent:
             raise

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from typing import Final
 
 from handlers import traces
-from handlers.context import Services
-from handlers.events import Choice, DeliveryError, Outbound
+from handlers.context import Services, Turn
+from handlers.events import Choice, DeliveryError, DeliveryReason, Outbound
 from handlers.router import callback
 from storage import queue as queue_repo
 from storage import repositories as repo
@@ -37,29 +38,53 @@ def open_contact(services: Services, tip_id: int, sealed: bytes) -> dict[str, st
     return contact
 
 
-async def relay_question(
-    services: Services, tip_id: int, sealed: bytes, text: str, *, officer_id: int
-) -> str:
-    """Deliver an officer's question to the resident as from «Cán bộ tiếp nhận»; say how it went.
-
-    Nothing about the officer goes with it: not the name, not the account.
-    """
-    contact = open_contact(services, tip_id, sealed)
-    if contact is None:
-        return "failed"
+def _question(services: Services, contact: dict[str, str], tip_id: int, text: str) -> Outbound:
     language = contact.get("language", services.settings.bot.language)
 
     def t(key: str, **values: object) -> str:
         return services.catalogue.text(language, key, **values)
 
-    message = Outbound(
+    return Outbound(
         text=t("relay.question", number=tip_id, text=text),
         choices=((Choice(t("relay.answer_button"), callback(ANSWER_NAMESPACE, str(tip_id))),),),
     )
+
+
+def held_key(services: Services, channel: str, chat: str) -> str:
+    """The keyed hash under which questions wait for a chat to write again."""
+    return services.keyring.digest("held", f"{channel}:{chat}")
+
+
+async def relay_question(
+    services: Services, tip_id: int, sealed: bytes, text: str, *, officer_id: int
+) -> str:
+    """Deliver an officer's question to the resident as from «Cán bộ tiếp nhận»; say how it went.
+
+    Nothing about the officer goes with it: not the name, not the account. A platform that
+    lets the bot write only to someone who wrote lately (Zalo OA: 7 days) refuses it when the
+    resident has been silent: the question is then held ("held"), and goes out the next time
+    they write.
+    """
+    contact = open_contact(services, tip_id, sealed)
+    if contact is None:
+        return "failed"
+    message = _question(services, contact, tip_id, text)
     try:
         sent = await services.channel(contact["channel"]).send(contact["chat"], message)
     except DeliveryError as error:
         log.warning("Question for tip #%d not delivered: %s", tip_id, error)
+        if error.reason is DeliveryReason.WINDOW_CLOSED:
+            async with unit_of_work(services.sessions) as session:
+                await queue_repo.add_message(
+                    session=session,
+                    tip_id=tip_id,
+                    direction="question",
+                    text=text,
+                    at=services.clock(),
+                    officer_id=officer_id,
+                    held_for=held_key(services, contact["channel"], contact["chat"]),
+                )
+            return "held"
         return "blocked" if error.recipient_gone else "failed"
     await traces.remember(services, contact["channel"], contact["chat"], sent.message_ids)
     reference = services.keyring.digest(
@@ -76,6 +101,50 @@ async def relay_question(
             resident_ref=reference,
         )
     return "sent"
+
+
+async def deliver_held(turn: Turn, sent: Sequence[str]) -> None:
+    """Send the questions held for this chat now that it wrote, and tell the officers.
+
+    A middleware (bot/app.py), run once the turn's replies are out: the resident's own
+    message has just opened the platform's window again.
+    """
+    event, services = turn.event, turn.services
+    if not event.private or services.channel(event.channel).capabilities.reply_window is None:
+        return
+    key = held_key(services, event.channel, event.chat)
+    async with unit_of_work(services.sessions) as session:
+        held = await queue_repo.held_questions(session=session, held_for=key)
+    for question in held:
+        contact = {"channel": event.channel, "chat": event.chat, "language": turn.language}
+        message = _question(services, contact, question.tip_id, question.text)
+        try:
+            delivered = await services.channel(event.channel).send(event.chat, message)
+        except DeliveryError as error:
+            log.warning("Held question for tip #%d not delivered: %s", question.tip_id, error)
+            return
+        await traces.remember(services, event.channel, event.chat, delivered.message_ids)
+        reference = services.keyring.digest(
+            "reply", f"{event.channel}:{event.chat}:{delivered.message_id}"
+        )
+        async with unit_of_work(services.sessions) as session:
+            await queue_repo.release_question(
+                session=session, message_id=question.id, resident_ref=reference
+            )
+            tip = await repo.get_tip(session=session, tip_id=question.tip_id)
+        if tip is None:
+            continue
+        group = str(services.ward(tip.ward_code).officer_chat_id)
+        try:
+            await services.channel(services.officer_channel).send(
+                group,
+                Outbound(
+                    text=services.officer_text("queue.question_released", number=tip.id),
+                    silent=True,
+                ),
+            )
+        except DeliveryError as error:
+            log.warning("Group not told of tip #%d's question: %s", question.tip_id, error)
 
 
 async def notify_resident(services: Services, tip_id: int, status: TipStatus) -> None:

@@ -65,6 +65,14 @@ class Services:
         """Return the adapter for a channel name."""
         return self.channels[name]
 
+    def file_channel(self, file_id: str) -> Channel:
+        """Return the channel that holds a file: ``<channel>:<handle>`` for a file another
+        channel fetched on arrival (Zalo's links expire), else the officers' channel."""
+        name, colon, _ = file_id.partition(":")
+        if colon and name in self.channels:
+            return self.channels[name]
+        return self.channel(self.officer_channel)
+
     def officer_text(self, key: str, **values: object) -> str:
         """Return a catalogue text in the deployment's language: what the officers' groups read."""
         return self.catalogue.text(self.settings.bot.language, key, **values)

@@ -76,6 +76,9 @@ class Capabilities:
     # Messages a second the platform takes from the bot overall, and with paid broadcasting.
     send_rate: float
     paid_send_rate: float
+    # How long after a person's last message the bot may still write to them (Zalo OA: 7
+    # days); None: any time. A message refused for it waits for the person to write again.
+    reply_window: timedelta | None = None
 
     @property
     def buttons(self) -> bool:
@@ -168,6 +171,11 @@ class DeliveryReason(enum.StrEnum):
     RATE_LIMITED = "rate_limited"
     # The chat has a new address (a group upgraded to a supergroup): ``moved_to``.
     CHAT_MOVED = "chat_moved"
+    # The platform lets the bot write only to someone who wrote lately (Zalo OA: 7 days);
+    # the same message can go once the person writes again.
+    WINDOW_CLOSED = "window_closed"
+    # The plan's message quota is spent (Zalo Bot): nothing more goes out this period.
+    QUOTA_SPENT = "quota_spent"
     # Any other refusal that sending the same again cannot change.
     REFUSED = "refused"
     # Network trouble, timeouts, the platform's own errors: worth another try.

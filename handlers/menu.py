@@ -37,9 +37,12 @@ def traces_row(turn: Turn) -> tuple[Choice, ...]:
 def privacy(turn: Turn) -> None:
     """Say what stays anonymous and what does not, with the way to clear the chat."""
     days = turn.services.settings.security.contact_retention_days
-    turn.say(
-        turn.t("menu.privacy_text", contact_days=days), (traces_row(turn), *menu_choices(turn))
-    )
+    # A channel may have its own promise (who else sees the chat there), keyed by its name.
+    own = f"privacy.{turn.event.channel}"
+    key = own if own in turn.services.catalogue.keys(turn.language) else "menu.privacy_text"
+    can_clear = turn.services.channel(turn.event.channel).capabilities.can_delete
+    rows = (traces_row(turn), *menu_choices(turn)) if can_clear else menu_choices(turn)
+    turn.say(turn.t(key, contact_days=days), rows)
 
 
 def hotline_lines(turn: Turn) -> str:

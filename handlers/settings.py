@@ -27,6 +27,11 @@ WEBHOOK_SECRET_ENV: Final = "TELEGRAM_WEBHOOK_SECRET"
 # What Telegram accepts as a webhook's secret_token (Bot API, setWebhook).
 _WEBHOOK_SECRET: Final = re.compile(r"[A-Za-z0-9_-]{1,256}")
 SECRET_KEY_ENV: Final = "HOMTHU_SECRET_KEY"
+ZALO_OA_APP_SECRET_ENV: Final = "ZALO_OA_APP_SECRET"
+ZALO_OA_SECRET_KEY_ENV: Final = "ZALO_OA_SECRET_KEY"
+ZALO_OA_REFRESH_TOKEN_ENV: Final = "ZALO_OA_REFRESH_TOKEN"
+ZALO_BOT_TOKEN_ENV: Final = "ZALO_BOT_TOKEN"
+ZALO_BOT_WEBHOOK_SECRET_ENV: Final = "ZALO_BOT_WEBHOOK_SECRET"
 MIN_SECRET_KEY_CHARS: Final = 32
 DATABASE_SCHEMES: Final = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -101,6 +106,42 @@ class WebhookSection(BaseModel):
     def _https(cls, value: str) -> str:
         if value and not value.startswith("https://"):
             raise ValueError("is not an https:// address")
+        return value.rstrip("/")
+
+
+class ZaloOASection(BaseModel):
+    """The ward's Zalo Official Account (Open API v3); its secrets come from the environment."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False
+    api_url: str = "https://openapi.zalo.me"
+    oauth_url: str = "https://oauth.zaloapp.com"
+    app_id: str = ""
+    oa_id: str = ""
+    # Zalo allows about 4,000 calls a minute per app; sends are paced well below that.
+    rate_per_second: float = Field(default=10, gt=0, le=60)
+
+    @field_validator("api_url", "oauth_url")
+    @classmethod
+    def _no_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+
+class ZaloBotSection(BaseModel):
+    """The Zalo Bot Platform bot; its token and webhook secret come from the environment."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False
+    base_url: str = "https://bot-api.zaloplatforms.com"
+    # "webhook": Zalo posts to [webhook] public_url + "/zalo/bot"; "polling": getUpdates.
+    mode: Literal["webhook", "polling"] = "webhook"
+    rate_per_second: float = Field(default=1, gt=0, le=30)
+
+    @field_validator("base_url")
+    @classmethod
+    def _no_slash(cls, value: str) -> str:
         return value.rstrip("/")
 
 
@@ -449,12 +490,28 @@ class Settings(BaseSettings):
     broadcasts: BroadcastsSection = BroadcastsSection()
     security: SecuritySection = SecuritySection()
     webhook: WebhookSection = WebhookSection()
+    zalo_oa: ZaloOASection = ZaloOASection()
+    zalo_bot: ZaloBotSection = ZaloBotSection()
     wards: list[Ward] = Field(min_length=1)
     telegram_bot_token: SecretStr | None = Field(default=None, validation_alias=TOKEN_ENV)
     telegram_webhook_secret: SecretStr | None = Field(
         default=None, validation_alias=WEBHOOK_SECRET_ENV
     )
     secret_key: SecretStr | None = Field(default=None, validation_alias=SECRET_KEY_ENV)
+    zalo_oa_app_secret: SecretStr | None = Field(
+        default=None, validation_alias=ZALO_OA_APP_SECRET_ENV
+    )
+    zalo_oa_secret_key: SecretStr | None = Field(
+        default=None, validation_alias=ZALO_OA_SECRET_KEY_ENV
+    )
+    # Read at the first start only; after that the rotating pair lives in the database.
+    zalo_oa_refresh_token: SecretStr | None = Field(
+        default=None, validation_alias=ZALO_OA_REFRESH_TOKEN_ENV
+    )
+    zalo_bot_token: SecretStr | None = Field(default=None, validation_alias=ZALO_BOT_TOKEN_ENV)
+    zalo_bot_webhook_secret: SecretStr | None = Field(
+        default=None, validation_alias=ZALO_BOT_WEBHOOK_SECRET_ENV
+    )
 
     @classmethod
     def settings_customise_sources(

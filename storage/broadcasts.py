@@ -349,3 +349,14 @@ async def coverage(
         .order_by(col(Subscription.area))
     )
     return [(area, int(active), int(got)) for area, active, got in result.all()]
+
+
+async def forget_subscriber(*, session: AsyncSession, chat_key: str, now: datetime) -> bool:
+    """End a chat's subscription and delete its sealed address (the person left the channel)."""
+    result = await session.exec(
+        update(Subscription)
+        .where(col(Subscription.chat_key) == chat_key)
+        .values(active=False, sealed_chat=b"", ended_at=now, end_reason="left")
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)

@@ -247,6 +247,9 @@ class TipMessage(SQLModel, table=True):
     # Keyed hash of (sender's chat, question message): a reply to it finds the tip again.
     resident_ref: str | None = Field(default=None, max_length=64, unique=True)
     group_message_id: str | None = Field(default=None, max_length=32)
+    # Keyed hash of the sender's chat while a question waits for them to write again (Zalo
+    # lets an OA write only to someone who wrote in the last 7 days); cleared once delivered.
+    held_for: str | None = Field(default=None, max_length=64, index=True)
 
 
 # Force-reply prompts the bot put in an officers' group, waiting for the officer's text.
@@ -409,3 +412,19 @@ class SeenUpdate(SQLModel, table=True):
     source: str = Field(primary_key=True, max_length=16)
     update_id: str = Field(primary_key=True, max_length=64)
     received_at: datetime = _timestamp(index=True)
+
+
+# The Zalo OA's OAuth pair. Each refresh token works once: the pair that is stored is the only
+# one that works, so a new pair is committed here before it is used.
+class ZaloToken(SQLModel, table=True):
+    """The current access and refresh tokens of one Zalo app, sealed."""
+
+    __tablename__ = "zalo_tokens"
+
+    app_id: str = Field(primary_key=True, max_length=32)
+    access_token: str = _sealed(SealedText, "zalo_tokens.access_token")
+    refresh_token: str = _sealed(SealedText, "zalo_tokens.refresh_token")
+    expires_at: datetime = _timestamp()
+    refreshed_at: datetime = _timestamp()
+    # Set when Zalo refused the refresh token: only an OA admin's new consent mends it.
+    failed_at: datetime | None = _timestamp(default=None, nullable=True)

@@ -243,6 +243,7 @@ async def add_message(
     officer_id: int | None = None,
     resident_ref: str | None = None,
     group_message_id: str | None = None,
+    held_for: str | None = None,
 ) -> None:
     """Keep one message of the anonymous conversation about a tip."""
     session.add(
@@ -254,9 +255,29 @@ async def add_message(
             officer_id=officer_id,
             resident_ref=resident_ref,
             group_message_id=group_message_id,
+            held_for=held_for,
         )
     )
     await session.flush()
+
+
+async def held_questions(*, session: AsyncSession, held_for: str) -> Sequence[TipMessage]:
+    """Return the questions waiting for a sender to write again, oldest first."""
+    found = await session.exec(
+        select(TipMessage).where(col(TipMessage.held_for) == held_for).order_by(col(TipMessage.id))
+    )
+    return found.all()
+
+
+async def release_question(
+    *, session: AsyncSession, message_id: int | None, resident_ref: str
+) -> None:
+    """Mark a held question delivered: a reply to it now finds the tip."""
+    question = await session.get(TipMessage, message_id)
+    if question is not None:
+        question.held_for = None
+        question.resident_ref = resident_ref
+        session.add(question)
 
 
 async def find_question(*, session: AsyncSession, resident_ref: str) -> TipMessage | None:
